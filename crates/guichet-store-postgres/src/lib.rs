@@ -1,0 +1,113 @@
+//! Guichet's storage contract on PostgreSQL, for territories that outgrow one machine.
+//!
+//! Same stories as the SQLite backend (the conformance suite checks it); what differs is what
+//! PostgreSQL does better: native uuid/timestamptz/jsonb columns, `for update skip locked` so
+//! that several `guichet worker` processes share the job queue, and a connection pool without
+//! a single-writer funnel.
+
+#![forbid(unsafe_code)]
+
+mod jobs;
+mod tenants;
+mod territory;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use guichet_store::{Store, StoreError, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Tuning knobs.
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long to wait for a connection before giving up (also bounds start-up against an
+    /// unreachable server).
+    pub acquire_timeout: Duration,
+    /// Schema to work in (tests isolate each run in its own schema); `None` uses the default.
+    pub schema: Option<String>,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), schema: None }
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…` or `postgresql://…`).
+    pub async fn connect(url: &str, options: &PgOptions) -> StoreResult<Self> {
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("guichet");
+        if let Some(schema) = &options.schema {
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration: {e}")))
+    }
+
+    /// The embedded migrations as "version_description".
+    pub fn migration_names() -> Vec<String> {
+        MIGRATOR.iter().map(|m| format!("{}_{}", m.version, m.description)).collect()
+    }
+
+    /// Runs one administrative statement (tests create and drop their schemas with it).
+    pub async fn execute_admin(&self, sql: &'static str) -> StoreResult<()> {
+        sqlx::query(sql).execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Maps driver errors to `StoreError`.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict { constraint: db.constraint().unwrap_or("unknown").to_owned() }
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        other => StoreError::Other(other.to_string()),
+    }
+}

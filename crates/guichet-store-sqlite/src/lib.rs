@@ -1,0 +1,146 @@
+//! Guichet's storage contract on SQLite, the embedded default.
+//!
+//! SQLite allows one writer at a time. Rather than let several pooled connections race for the
+//! write lock (a deferred transaction that upgrades to writing fails at once with SQLITE_BUSY,
+//! whatever the busy timeout), the store keeps two pools on the same file: a single-connection
+//! writer pool through which every write transaction goes, queued fairly by the pool, and a
+//! reader pool for queries, which WAL lets run alongside the writer.
+
+#![forbid(unsafe_code)]
+
+mod jobs;
+mod tenants;
+mod territory;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use guichet_store::{Store, StoreError, StoreResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use time::OffsetDateTime;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Tuning knobs.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Readers in the pool (the writer is always one connection).
+    pub readers: u32,
+    /// `synchronous=FULL` makes every commit durable across power loss, which a legal
+    /// acknowledgement requires; `NORMAL` is durable across crashes only.
+    pub synchronous_full: bool,
+    /// How long a statement waits for a lock before failing.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { readers: 4, synchronous_full: true, busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite:path`).
+    pub async fn connect(url: &str, options: &SqliteOptions) -> StoreResult<Self> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if options.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        // The writer connects first so that the file and WAL mode exist before readers open it.
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone())
+            .await
+            .map_err(unavailable)?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(Self { read, write })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.write).await.map_err(|e| StoreError::Other(format!("migration: {e}")))
+    }
+
+    /// The embedded migrations as "version_description".
+    pub fn migration_names() -> Vec<String> {
+        MIGRATOR.iter().map(|m| format!("{}_{}", m.version, m.description)).collect()
+    }
+
+    /// Copies the live database into `path` (a consistent snapshot, safe while serving).
+    pub async fn backup_to(&self, path: &str) -> StoreResult<()> {
+        sqlx::query("vacuum into $1").bind(path).execute(&self.write).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("select 1").execute(&self.read).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Maps driver errors to `StoreError`.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            constraint: guichet_store::records::sqlite_unique_constraint(db.message()),
+        },
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        other => StoreError::Other(other.to_string()),
+    }
+}
+
+/// Instants are stored as integer microseconds since the epoch (see the first migration).
+pub(crate) fn to_us(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+/// Reads an instant back.
+pub(crate) fn from_us(us: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {us}: {e}")))
+}

@@ -1,0 +1,97 @@
+//! Backend-neutral records: the primitive columns both backends read, turned into domain values
+//! in one place so that a malformed stored value is reported the same way on both.
+
+use guichet_domain::{
+    Branding, Colour, Email, InseeCode, Phone, Siren, Slug, TenantContact, TenantId, TenantKind,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{StoreError, Tenant};
+
+/// The columns of a `tenants` row, as primitives.
+#[derive(Debug)]
+pub struct TenantRecord {
+    pub id: Uuid,
+    pub slug: String,
+    pub kind: String,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub siren: String,
+    pub insee_code: Option<String>,
+    pub service_name: String,
+    pub street: String,
+    pub postcode: String,
+    pub city: String,
+    pub email: String,
+    pub phone: String,
+    pub primary_colour: String,
+    pub logo_url: Option<String>,
+    pub custom_domain: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+impl TryFrom<TenantRecord> for Tenant {
+    type Error = StoreError;
+
+    fn try_from(r: TenantRecord) -> Result<Self, StoreError> {
+        Ok(Tenant {
+            id: TenantId::from_uuid(r.id),
+            slug: Slug::parse(&r.slug).map_err(|_| corrupt("tenant slug", &r.slug))?,
+            kind: TenantKind::parse(&r.kind).ok_or_else(|| corrupt("tenant kind", &r.kind))?,
+            name: r.name,
+            parent_id: r.parent_id.map(TenantId::from_uuid),
+            siren: Siren::parse(&r.siren).map_err(|_| corrupt("SIREN", &r.siren))?,
+            insee_code: r
+                .insee_code
+                .map(|c| InseeCode::parse(&c).map_err(|_| corrupt("INSEE code", &c)))
+                .transpose()?,
+            contact: TenantContact {
+                service_name: r.service_name,
+                street: r.street,
+                postcode: r.postcode,
+                city: r.city,
+                email: Email::parse(&r.email).map_err(|_| corrupt("tenant e-mail", &r.email))?,
+                phone: Phone::parse(&r.phone).map_err(|_| corrupt("tenant phone", &r.phone))?,
+            },
+            branding: Branding {
+                primary_colour: Colour::parse(&r.primary_colour)
+                    .map_err(|_| corrupt("colour", &r.primary_colour))?,
+                logo_url: r.logo_url,
+            },
+            custom_domain: r.custom_domain,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// Derives the `{table}_{column}_key` constraint name from SQLite's unique-violation message
+/// ("UNIQUE constraint failed: tenants.slug"), since SQLite does not report constraint names.
+pub fn sqlite_unique_constraint(message: &str) -> String {
+    message
+        .rsplit_once(": ")
+        .map(|(_, cols)| {
+            let first = cols.split(',').next().unwrap_or(cols).trim();
+            format!("{}_key", first.replace('.', "_"))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_messages_map_to_postgres_style_names() {
+        assert_eq!(
+            super::sqlite_unique_constraint("UNIQUE constraint failed: tenants.slug"),
+            "tenants_slug_key"
+        );
+        assert_eq!(
+            super::sqlite_unique_constraint("UNIQUE constraint failed: jobs.dedup_key"),
+            "jobs_dedup_key_key"
+        );
+    }
+}

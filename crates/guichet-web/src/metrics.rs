@@ -1,0 +1,170 @@
+//! Request counters and latency histograms by route, rendered in the Prometheus text format
+//! together with the job counts. Hand-written rather than a metrics crate: a few dozen lines,
+//! no extra dependency tree, and the label set stays bounded (the route *template*, never the
+//! raw path, so `/{tenant}/` is one series whatever the number of tenants).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use guichet_store::JobCounts;
+
+use crate::AppState;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// HTTP metrics of this process.
+#[derive(Default)]
+pub struct HttpMetrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    in_flight: AtomicI64,
+}
+
+impl HttpMetrics {
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        {
+            let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            *requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        }
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = latency.entry((method.to_owned(), route.to_owned())).or_default();
+        h.count += 1;
+        h.sum += seconds;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.buckets[i] += 1;
+            }
+        }
+    }
+
+    /// Renders everything in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(
+        &self,
+        jobs: Option<JobCounts>,
+        processed: &[(String, &'static str, u64)],
+    ) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(out, "# HELP guichet_build_info Version of the running binary.");
+        let _ = writeln!(out, "# TYPE guichet_build_info gauge");
+        let _ = writeln!(out, "guichet_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+
+        let _ = writeln!(
+            out,
+            "# HELP guichet_http_requests_total HTTP requests answered, by method, route and status."
+        );
+        let _ = writeln!(out, "# TYPE guichet_http_requests_total counter");
+        for ((method, route, status), n) in
+            self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let _ = writeln!(
+                out,
+                "guichet_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
+                escape(route)
+            );
+        }
+
+        let _ = writeln!(
+            out,
+            "# HELP guichet_http_request_duration_seconds Time to answer HTTP requests, by method and route."
+        );
+        let _ = writeln!(out, "# TYPE guichet_http_request_duration_seconds histogram");
+        for ((method, route), h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let labels = format!("method=\"{}\",route=\"{}\"", escape(method), escape(route));
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "guichet_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    h.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "guichet_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ =
+                writeln!(out, "guichet_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(
+                out,
+                "guichet_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+
+        let _ =
+            writeln!(out, "# HELP guichet_http_requests_in_flight HTTP requests being answered.");
+        let _ = writeln!(out, "# TYPE guichet_http_requests_in_flight gauge");
+        let _ = writeln!(
+            out,
+            "guichet_http_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+
+        if let Some(jobs) = jobs {
+            let _ = writeln!(out, "# HELP guichet_jobs Background jobs in the queue, by state.");
+            let _ = writeln!(out, "# TYPE guichet_jobs gauge");
+            for (state, n) in [
+                ("pending", jobs.pending),
+                ("running", jobs.running),
+                ("done", jobs.done),
+                ("failed", jobs.failed),
+            ] {
+                let _ = writeln!(out, "guichet_jobs{{state=\"{state}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP guichet_jobs_processed_total Jobs run by this process, by kind and outcome."
+        );
+        let _ = writeln!(out, "# TYPE guichet_jobs_processed_total counter");
+        for (kind, outcome, n) in processed {
+            let _ = writeln!(
+                out,
+                "guichet_jobs_processed_total{{kind=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(kind)
+            );
+        }
+        out
+    }
+}
+
+/// Escapes a label value (backslash, double quote, newline).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Middleware: times each request and counts it under its route template.
+pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let response = next.run(request).await;
+    state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    state.metrics.observe(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}

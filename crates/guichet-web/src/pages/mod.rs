@@ -1,0 +1,74 @@
+//! Page handlers, one module per resource; each page's template struct lives beside its handler.
+
+pub(crate) mod home;
+pub(crate) mod ops;
+pub(crate) mod tenant;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use guichet_store::Tenant;
+
+use crate::AppError;
+use crate::assets::stylesheet_url;
+use crate::host::DomainTenant;
+
+/// What the base layout needs on every page.
+pub(crate) struct Layout {
+    /// `<title>` (the page's own title; the site name is appended).
+    pub title: String,
+    /// Site name: the tenant's name on its portal, the platform's name elsewhere.
+    pub site_name: String,
+    /// Link of the site name in the header.
+    pub home_href: String,
+    /// Stylesheet URL.
+    pub css: String,
+    /// Per-tenant theme stylesheet, if on a tenant portal.
+    pub theme_css: Option<String>,
+}
+
+impl Layout {
+    /// Layout of a platform page.
+    pub fn platform(title: impl Into<String>, platform_name: &str) -> Self {
+        Self {
+            title: title.into(),
+            site_name: platform_name.to_owned(),
+            home_href: "/".to_owned(),
+            css: stylesheet_url(),
+            theme_css: None,
+        }
+    }
+
+    /// Layout of a tenant portal page; `base` is the path prefix of the tenant's pages.
+    pub fn tenant(title: impl Into<String>, tenant: &Tenant, base: &str) -> Self {
+        Self {
+            title: title.into(),
+            site_name: tenant.name.clone(),
+            home_href: format!("{base}/"),
+            css: stylesheet_url(),
+            theme_css: Some(format!("{base}/theme.css")),
+        }
+    }
+}
+
+/// Path prefix of a tenant's pages: empty on its own domain, `/{slug}` on the platform host.
+pub(crate) fn tenant_base(tenant: &Tenant, domain: Option<&DomainTenant>) -> String {
+    match domain {
+        Some(_) => String::new(),
+        None => format!("/{}", tenant.slug),
+    }
+}
+
+/// Renders a template as an HTML response.
+pub(crate) fn render(page: &impl Template) -> Result<Response, AppError> {
+    Ok(Html(page.render()?).into_response())
+}
+
+/// The router's fallback: a French 404 page.
+pub(crate) async fn not_found() -> Response {
+    crate::error::error_page(
+        StatusCode::NOT_FOUND,
+        "Page introuvable",
+        "La page demandée n'existe pas ou plus. Vérifiez l'adresse, ou revenez à l'accueil.",
+    )
+}

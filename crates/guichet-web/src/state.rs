@@ -1,0 +1,68 @@
+//! Shared application state.
+
+use std::sync::Arc;
+
+use guichet_jobs::JobStats;
+use guichet_store::Store;
+
+use crate::host::DomainCache;
+use crate::metrics::HttpMetrics;
+
+/// Web settings, from the binary's configuration.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Public base URL ("https://demarches.cc-exemple.fr"), used in links sent by e-mail and to
+    /// decide whether cookies are `Secure`. `None` when serving plain HTTP on loopback.
+    pub public_url: Option<String>,
+    /// Name of the platform shown on the platform home page.
+    pub platform_name: String,
+    /// Host names that are the platform itself (never looked up as tenant domains).
+    pub platform_hosts: Vec<String>,
+    /// If set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// Demo mode: demo-only pages are reachable.
+    pub demo: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            platform_name: "Guichet".to_owned(),
+            platform_hosts: vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "[::1]".to_owned(),
+            ],
+            metrics_token: None,
+            demo: false,
+        }
+    }
+}
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store (a backend chosen by the binary).
+    pub store: Arc<dyn Store>,
+    /// Settings.
+    pub config: Arc<WebConfig>,
+    /// HTTP counters and latencies.
+    pub metrics: Arc<HttpMetrics>,
+    /// Counters of the in-process job runner (empty when jobs run elsewhere).
+    pub job_stats: Arc<JobStats>,
+    pub(crate) domains: Arc<DomainCache>,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(store: Arc<dyn Store>, config: WebConfig, job_stats: Arc<JobStats>) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(HttpMetrics::default()),
+            job_stats,
+            domains: Arc::new(DomainCache::default()),
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Configuration: built-in defaults, then a TOML file (`--config`), then environment variables,
+//! then command-line flags. Every key is documented in the README; secrets are wrapped in
+//! `Secret`, whose `Debug` and `Display` never show the value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// A value that must never be printed or logged.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[secret]\"")
+    }
+}
+
+/// All settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the SQLite database and local files live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub jobs: JobSettings,
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite:…` or `postgres://…`; defaults to a SQLite file in the data directory.
+    /// A secret because PostgreSQL URLs may carry a password.
+    pub url: Option<Secret>,
+    /// PostgreSQL pool size (SQLite: readers beside its single writer).
+    pub max_connections: u32,
+    /// SQLite `synchronous=FULL` (durable across power loss) rather than `NORMAL`.
+    pub sqlite_synchronous_full: bool,
+    /// Seconds to wait for a database connection at start-up and under load.
+    pub connect_timeout_secs: u64,
+}
+
+/// `[http]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Public base URL, e.g. `https://demarches.cc-exemple.fr`.
+    pub public_url: Option<String>,
+    /// Name shown on the platform home page.
+    pub platform_name: String,
+    /// Extra host names that are the platform itself (besides localhost and the public URL's).
+    pub platform_hosts: Vec<String>,
+    /// Bearer token required by `/metrics`, if set.
+    pub metrics_token: Option<Secret>,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` (default) or `json`.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `guichet=debug,sqlx=warn`...).
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `[jobs]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// Whether `serve` also runs the job runner (turn off when dedicated workers run).
+    pub in_process: bool,
+    /// Milliseconds between polls of an empty queue.
+    pub poll_interval_ms: u64,
+    /// Days finished jobs are kept.
+    pub retention_days: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("guichet-data"),
+            database: DatabaseSettings::default(),
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
+            jobs: JobSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            sqlite_synchronous_full: true,
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            platform_name: "Guichet".to_owned(),
+            platform_hosts: Vec::new(),
+            metrics_token: None,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Pretty, level: "info".to_owned() }
+    }
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { in_process: true, poll_interval_ms: 1000, retention_days: 7 }
+    }
+}
+
+/// Which backend a database URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Command-line overrides, applied last.
+#[derive(Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads settings from defaults, `file`, the environment and `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: Overrides,
+    ) -> anyhow::Result<Self> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                parse_toml(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(env)?;
+        if let Some(listen) = overrides.listen {
+            settings.http.listen = listen;
+        }
+        if let Some(dir) = overrides.data_dir {
+            settings.data_dir = dir;
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("GUICHET_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        // DATABASE_URL is the usual name; GUICHET_DATABASE_URL wins when both are set.
+        if let Some(v) = get("GUICHET_DATABASE_URL").or_else(|| get("DATABASE_URL")) {
+            self.database.url = Some(Secret(v));
+        }
+        if let Some(v) = get("GUICHET_DATABASE_MAX_CONNECTIONS") {
+            self.database.max_connections =
+                v.parse().context("GUICHET_DATABASE_MAX_CONNECTIONS must be a number")?;
+        }
+        if let Some(v) = get("GUICHET_LISTEN") {
+            self.http.listen = v
+                .parse()
+                .with_context(|| format!("GUICHET_LISTEN {v:?} is not an ADDRESS:PORT"))?;
+        }
+        if let Some(v) = get("GUICHET_PUBLIC_URL") {
+            self.http.public_url = Some(v);
+        }
+        if let Some(v) = get("GUICHET_PLATFORM_NAME") {
+            self.http.platform_name = v;
+        }
+        if let Some(v) = get("GUICHET_METRICS_TOKEN") {
+            self.http.metrics_token = Some(Secret(v));
+        }
+        if let Some(v) = get("GUICHET_LOG_FORMAT") {
+            self.log.format = match v.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => bail!("GUICHET_LOG_FORMAT {other:?} is neither \"pretty\" nor \"json\""),
+            };
+        }
+        if let Some(v) = get("GUICHET_LOG_LEVEL") {
+            self.log.level = v;
+        }
+        if let Some(v) = get("GUICHET_JOBS_IN_PROCESS") {
+            self.jobs.in_process = parse_bool(&v).context("GUICHET_JOBS_IN_PROCESS")?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.backend()?;
+        if let Some(url) = &self.http.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("http.public_url {url:?} must start with http:// or https://");
+            }
+        }
+        if self.jobs.retention_days < 1 {
+            bail!("jobs.retention_days must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("guichet.sqlite3").display()),
+        }
+    }
+
+    /// The backend named by the URL's scheme.
+    pub fn backend(&self) -> anyhow::Result<Backend> {
+        let url = self.database_url();
+        let scheme = url.split_once(':').map_or("", |(s, _)| s).to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "" => bail!("DATABASE_URL has no scheme: use sqlite:PATH or postgres://HOST/DB"),
+            other => bail!(
+                "unsupported DATABASE_URL scheme {other:?}: use sqlite:PATH or postgres://HOST/DB"
+            ),
+        }
+    }
+
+    /// The database URL with any password replaced, for messages and logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url())
+    }
+
+    /// Host names that are the platform itself.
+    pub fn platform_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> =
+            ["localhost", "127.0.0.1", "[::1]"].iter().map(|h| (*h).to_owned()).collect();
+        if let Some(url) = &self.http.public_url {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+            let host = rest.split(['/', ':']).next().unwrap_or("");
+            if !host.is_empty() {
+                hosts.push(host.to_ascii_lowercase());
+            }
+        }
+        hosts.extend(self.http.platform_hosts.iter().map(|h| h.to_ascii_lowercase()));
+        hosts
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    // Query strings may carry a password too (`?password=`); messages never need them.
+    let url = url.split_once('?').map_or(url, |(u, _)| u);
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    let redacted = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+    let slash = if rest.contains('/') { "/" } else { "" };
+    format!("{scheme}://{redacted}@{host}{slash}{tail}")
+}
+
+fn parse_bool(v: &str) -> anyhow::Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => bail!("{other:?} is not a boolean (true/false)"),
+    }
+}
+
+/// Parses TOML into settings, with errors on one line ("line 3, column 7: …").
+fn parse_toml(text: &str) -> anyhow::Result<Settings> {
+    toml::from_str(text).map_err(|e| {
+        let place = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
+            format!("line {line}, column {column}: ")
+        });
+        anyhow::anyhow!("{}{}", place.unwrap_or_default(), e.message())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_use_sqlite_in_the_data_directory() {
+        let s = Settings::load(None, &no_env, Overrides::default()).unwrap();
+        assert_eq!(s.backend().unwrap(), Backend::Sqlite);
+        assert!(s.database_url().ends_with("guichet-data/guichet.sqlite3"));
+        assert_eq!(s.http.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let dir = std::env::temp_dir().join(format!("guichet-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("g.toml");
+        std::fs::write(&file, "data_dir = \"/from/file\"\n[http]\nlisten = \"127.0.0.1:9000\"\nplatform_name = \"Fichier\"\n").unwrap();
+        let env = |k: &str| match k {
+            "GUICHET_LISTEN" => Some("127.0.0.1:9100".to_owned()),
+            "DATABASE_URL" => Some("postgres://u:pw@db/guichet".to_owned()),
+            _ => None,
+        };
+        let s = Settings::load(
+            Some(&file),
+            &env,
+            Overrides { data_dir: Some("/from/flag".into()), listen: None },
+        )
+        .unwrap();
+        assert_eq!(s.http.platform_name, "Fichier");
+        assert_eq!(s.http.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(s.backend().unwrap(), Backend::Postgres);
+        assert!(!format!("{s:?}").contains("pw"), "secrets must not appear in Debug output");
+        assert_eq!(s.database_url_redacted(), "postgres://u:***@db/guichet");
+    }
+
+    #[test]
+    fn malformed_toml_is_reported_on_one_line_with_its_position() {
+        let err = parse_toml("[http]\nlisten = 12 12\n").unwrap_err().to_string();
+        assert!(err.starts_with("line 2, column"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        let err = parse_toml("[http]\nlistn = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_schemes_are_named() {
+        let env = |k: &str| (k == "DATABASE_URL").then(|| "mysql://localhost/x".to_owned());
+        let err = Settings::load(None, &env, Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("\"mysql\""), "{err}");
+    }
+
+    #[test]
+    fn urls_lose_their_passwords_when_redacted() {
+        assert_eq!(redact_url("postgres://a:b@h:5432/d?password=x"), "postgres://a:***@h:5432/d");
+        assert_eq!(redact_url("postgres://h/d?password=x"), "postgres://h/d");
+        assert_eq!(redact_url("sqlite://x/y.db"), "sqlite://x/y.db");
+    }
+}

@@ -1,0 +1,227 @@
+//! What each subcommand does.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use guichet_jobs::{PurgeJobs, Registry, Runner, RunnerConfig};
+use guichet_store::{ImportOutcome, Store};
+use guichet_store_postgres::{PgOptions, PgStore};
+use guichet_store_sqlite::{SqliteOptions, SqliteStore};
+use guichet_web::{AppState, WebConfig};
+use tokio::sync::watch;
+
+use crate::config::{Backend, LogFormat, Overrides, Settings};
+use crate::demo;
+
+/// The subcommand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Serve,
+    Demo,
+    Migrate,
+    Worker,
+    CheckConfig,
+}
+
+/// Entry point after argument parsing.
+pub fn main(mode: Mode, config_file: Option<&Path>, overrides: Overrides) -> anyhow::Result<()> {
+    let settings = Settings::load(config_file, &|k| std::env::var(k).ok(), overrides)?;
+    if mode == Mode::CheckConfig {
+        println!("{settings:#?}");
+        println!("database: {} ({:?})", settings.database_url_redacted(), settings.backend()?);
+        println!("configuration valide");
+        return Ok(());
+    }
+    init_logging(&settings)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async_main(mode, settings))
+}
+
+fn init_logging(settings: &Settings) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
+        .with_context(|| format!("invalid log level {:?}", settings.log.level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Pretty => builder.compact().init(),
+    }
+    Ok(())
+}
+
+async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings, mode == Mode::Demo).await?;
+    if mode == Mode::Migrate {
+        println!("migrations appliquées ({})", settings.database_url_redacted());
+        store.close().await;
+        return Ok(());
+    }
+    if mode == Mode::Demo {
+        load_demo(store.as_ref()).await?;
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let registry = Registry::new().every(
+        time::Duration::hours(1),
+        PurgeJobs { retention: time::Duration::days(settings.jobs.retention_days) },
+    );
+    let runner_config = RunnerConfig {
+        poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms.max(10)),
+        ..RunnerConfig::default()
+    };
+    let runner = Runner::new(store.clone(), registry, runner_config);
+
+    if mode == Mode::Worker {
+        tracing::info!(database = %store.backend(), "job worker started");
+        tokio::spawn(forward_signals(stop_tx));
+        runner.run_until(stopped(stop_rx)).await;
+        store.close().await;
+        return Ok(());
+    }
+
+    let listener = tokio::net::TcpListener::bind(settings.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+    let address = listener.local_addr().context("cannot read the listening address")?;
+
+    let runner_task = settings.jobs.in_process.then(|| {
+        let runner = runner.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { runner.run_until(stopped(stop)).await })
+    });
+
+    let web = WebConfig {
+        public_url: settings.http.public_url.clone(),
+        platform_name: settings.http.platform_name.clone(),
+        platform_hosts: settings.platform_hosts(),
+        metrics_token: settings.http.metrics_token.as_ref().map(|s| s.expose().to_owned()),
+        demo: mode == Mode::Demo,
+    };
+    let state = AppState::new(store.clone(), web, runner.stats());
+    let app = guichet_web::router(state);
+
+    let url = format!("http://{address}/");
+    tracing::info!(%url, database = %store.backend(), "serving");
+    if mode == Mode::Demo {
+        print_demo_banner(&url, &settings, store.backend());
+    }
+
+    tokio::spawn(forward_signals(stop_tx));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stopped(stop_rx))
+        .await
+        .context("the HTTP server stopped unexpectedly")?;
+    tracing::info!("HTTP server drained");
+    if let Some(task) = runner_task {
+        // The runner finishes the job in progress; bounded so a stuck job cannot hang shutdown.
+        if tokio::time::timeout(Duration::from_secs(20), task).await.is_err() {
+            tracing::warn!("job runner did not stop within 20 s; its job will be retried");
+        }
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the configured store and migrates it.
+async fn open_store(settings: &Settings, create_data_dir: bool) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database_url();
+    let shown = settings.database_url_redacted();
+    match settings.backend()? {
+        Backend::Sqlite => {
+            // The embedded default lives in the data directory: create it rather than fail.
+            if settings.database.url.is_none() || create_data_dir {
+                std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                    format!("cannot create data directory {}", settings.data_dir.display())
+                })?;
+            }
+            let options = SqliteOptions {
+                readers: settings.database.max_connections.clamp(1, 8),
+                synchronous_full: settings.database.sqlite_synchronous_full,
+                busy_timeout: Duration::from_secs(settings.database.connect_timeout_secs.max(1)),
+            };
+            let store = SqliteStore::connect(&url, &options)
+                .await
+                .with_context(|| format!("cannot open SQLite database {shown}"))?;
+            store.migrate().await.with_context(|| format!("cannot migrate {shown}"))?;
+            Ok(Arc::new(store))
+        }
+        Backend::Postgres => {
+            let options = PgOptions {
+                max_connections: settings.database.max_connections,
+                acquire_timeout: Duration::from_secs(settings.database.connect_timeout_secs.max(1)),
+                schema: None,
+            };
+            let store = PgStore::connect(&url, &options)
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))?;
+            store.migrate().await.with_context(|| format!("cannot migrate {shown}"))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+async fn load_demo(store: &dyn Store) -> anyhow::Result<()> {
+    if store.has_import(demo::IMPORT_NAME).await? {
+        tracing::info!("demo territory already loaded; keeping existing data");
+        return Ok(());
+    }
+    let hash = tokio::task::spawn_blocking(|| guichet_web::password::hash_password(demo::PASSWORD))
+        .await
+        .context("password hashing task failed")??;
+    let territory = demo::territory(&hash).map_err(|e| anyhow::anyhow!("demo data: {e}"))?;
+    match store.import_territory(&territory).await.context("cannot load the demo territory")? {
+        ImportOutcome::Loaded => {
+            tracing::info!(tenants = territory.tenants.len(), "demo territory loaded")
+        }
+        ImportOutcome::AlreadyLoaded => tracing::info!("demo territory already loaded"),
+    }
+    Ok(())
+}
+
+fn print_demo_banner(url: &str, settings: &Settings, backend: &str) {
+    println!();
+    println!("Guichet (démonstration) : {url}");
+    println!("  base de données : {backend} ({})", settings.database_url_redacted());
+    println!("  intercommunalité : {url}{}/", demo::EPCI_SLUG);
+    println!("  commune          : {url}{}/", demo::SAMPLE_COMMUNE);
+    println!("Comptes de démonstration (mot de passe : {}) :", demo::PASSWORD);
+    for (who, email) in demo::logins() {
+        println!("  {who:<42} {email}");
+    }
+    println!("Arrêt : Ctrl+C");
+    println!();
+}
+
+/// Turns SIGTERM and Ctrl+C into the stop signal.
+async fn forward_signals(stop: watch::Sender<bool>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("stop signal received; finishing requests in progress");
+    let _ = stop.send(true);
+}
+
+/// Completes when the stop flag is raised.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}

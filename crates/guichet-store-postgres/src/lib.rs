@@ -72,11 +72,6 @@ impl PgStore {
         MIGRATOR.iter().map(|m| format!("{}_{}", m.version, m.description)).collect()
     }
 
-    /// Runs one administrative statement (tests create and drop their schemas with it).
-    pub async fn execute_admin(&self, sql: &'static str) -> StoreResult<()> {
-        sqlx::query(sql).execute(&self.pool).await.map_err(map_err)?;
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -109,5 +104,38 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             StoreError::Corrupt(e.to_string())
         }
         other => StoreError::Other(other.to_string()),
+    }
+}
+
+/// Administration of throwaway databases, for test harnesses and the benchmark generator.
+pub mod scratch {
+    use sqlx::Connection;
+    use sqlx::postgres::PgConnection;
+
+    use super::map_err;
+    use guichet_store::{StoreError, StoreResult};
+
+    fn checked(name: &str) -> StoreResult<&str> {
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok { Ok(name) } else { Err(StoreError::Other(format!("invalid database name {name:?}"))) }
+    }
+
+    /// Creates database `name` through the server at `admin_url` (identifiers cannot be bound
+    /// as parameters, so the name is restricted to `[a-z0-9_]`).
+    pub async fn create_database(admin_url: &str, name: &str) -> StoreResult<()> {
+        let mut conn = PgConnection::connect(admin_url).await.map_err(map_err)?;
+        let sql = format!("create database {}", checked(name)?);
+        sqlx::raw_sql(&sql).execute(&mut conn).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Drops database `name`, disconnecting its sessions.
+    pub async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()> {
+        let mut conn = PgConnection::connect(admin_url).await.map_err(map_err)?;
+        let sql = format!("drop database if exists {} with (force)", checked(name)?);
+        sqlx::raw_sql(&sql).execute(&mut conn).await.map_err(map_err)?;
+        Ok(())
     }
 }

@@ -4,15 +4,12 @@
 
 #![forbid(unsafe_code)]
 
-mod config;
-mod demo;
-mod run;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use guichet::{config, run};
 
 /// Guichet: guichet unique multicanal pour les communes et leur intercommunalité.
 #[derive(Parser)]

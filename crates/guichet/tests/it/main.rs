@@ -1,0 +1,8 @@
+//! Integration tests of the `guichet` crate: the storage conformance suite (the same stories on
+//! SQLite and, when configured, PostgreSQL) and the binary's behaviour as an operator sees it.
+
+mod binary;
+mod conformance_jobs;
+mod conformance_tenants;
+mod http;
+mod migrations;

@@ -137,7 +137,7 @@ fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 impl Siren {
@@ -257,10 +257,10 @@ impl Phone {
         {
             return Err(invalid);
         }
-        if let Some(national) = digits.strip_prefix("33") {
-            if national.len() != 9 || national.starts_with('0') {
-                return Err(invalid);
-            }
+        if let Some(national) = digits.strip_prefix("33")
+            && (national.len() != 9 || national.starts_with('0'))
+        {
+            return Err(invalid);
         }
         Ok(Self(e164))
     }

@@ -71,7 +71,6 @@ impl PgStore {
     pub fn migration_names() -> Vec<String> {
         MIGRATOR.iter().map(|m| format!("{}_{}", m.version, m.description)).collect()
     }
-
 }
 
 #[async_trait]
@@ -119,7 +118,11 @@ pub mod scratch {
         let ok = !name.is_empty()
             && name.len() <= 63
             && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if ok { Ok(name) } else { Err(StoreError::Other(format!("invalid database name {name:?}"))) }
+        if ok {
+            Ok(name)
+        } else {
+            Err(StoreError::Other(format!("invalid database name {name:?}")))
+        }
     }
 
     /// Creates database `name` through the server at `admin_url` (identifiers cannot be bound

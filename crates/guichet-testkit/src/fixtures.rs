@@ -24,7 +24,10 @@ pub fn tenant(slug: &str, kind: TenantKind, parent: Option<TenantId>, n: u32) ->
             email: Email::parse(&format!("accueil@{slug}.test")).expect("valid e-mail"),
             phone: Phone::parse("04 95 00 00 00").expect("valid phone"),
         },
-        branding: Branding { primary_colour: Colour::parse("#1f3f77").expect("colour"), logo_url: None },
+        branding: Branding {
+            primary_colour: Colour::parse("#1f3f77").expect("colour"),
+            logo_url: None,
+        },
         custom_domain: None,
     }
 }

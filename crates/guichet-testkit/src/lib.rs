@@ -48,7 +48,9 @@ pub fn postgres_admin_url() -> Option<String> {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but GUICHET_TEST_POSTGRES_URL is not set: PostgreSQL may not be skipped in CI");
+                panic!(
+                    "CI=true but GUICHET_TEST_POSTGRES_URL is not set: PostgreSQL may not be skipped in CI"
+                );
             }
             eprintln!("SKIPPED postgres: GUICHET_TEST_POSTGRES_URL is not set");
             None
@@ -75,9 +77,12 @@ impl TestDb {
         let dir = std::env::temp_dir().join(unique("guichet_test"));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let url = format!("sqlite://{}", dir.join("guichet.sqlite3").display());
-        let store = SqliteStore::connect(&url, &SqliteOptions { synchronous_full: false, ..Default::default() })
-            .await
-            .expect("open SQLite");
+        let store = SqliteStore::connect(
+            &url,
+            &SqliteOptions { synchronous_full: false, ..Default::default() },
+        )
+        .await
+        .expect("open SQLite");
         store.migrate().await.expect("migrate SQLite");
         Self { store: Arc::new(store), url, backend: Backend::Sqlite, cleanup: Cleanup::Dir(dir) }
     }

@@ -71,7 +71,7 @@ pub(crate) async fn resolve_custom_domain(
 ) -> Response {
     let Some(host) = host_of(&request) else { return next.run(request).await };
     let path = request.uri().path();
-    if state.config.platform_hosts.iter().any(|h| *h == host)
+    if state.config.platform_hosts.contains(&host)
         || host.parse::<std::net::IpAddr>().is_ok()
         || GLOBAL_PREFIXES.iter().any(|p| path.starts_with(p))
     {

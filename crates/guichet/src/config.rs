@@ -233,10 +233,10 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.backend()?;
-        if let Some(url) = &self.http.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("http.public_url {url:?} must start with http:// or https://");
-            }
+        if let Some(url) = &self.http.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("http.public_url {url:?} must start with http:// or https://");
         }
         if self.jobs.retention_days < 1 {
             bail!("jobs.retention_days must be at least 1");

@@ -19,7 +19,10 @@ fn assert_valid_prometheus(text: &str) {
             let mut parts = rest.split(' ');
             let name = parts.next().unwrap();
             let kind = parts.next().unwrap();
-            assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind), "{line}");
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "{line}"
+            );
             typed.insert(name.to_owned());
             continue;
         }
@@ -31,12 +34,14 @@ fn assert_valid_prometheus(text: &str) {
         assert!(value.parse::<f64>().is_ok(), "bad value in {line}");
         let name = series.split('{').next().unwrap();
         assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "bad name {name}");
-        let base = ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        let base =
+            ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
         assert!(typed.contains(name) || typed.contains(base), "undeclared metric {name}");
         if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
             assert!(labels.starts_with('{') && labels.ends_with('}'), "labels in {line}");
             for pair in labels[1..labels.len() - 1].split("\",") {
-                let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("label {pair} in {line}"));
+                let (k, v) =
+                    pair.split_once("=\"").unwrap_or_else(|| panic!("label {pair} in {line}"));
                 assert!(k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{line}");
                 assert!(!v.trim_end_matches('"').contains('"') || v.contains("\\\""), "{line}");
             }
@@ -55,7 +60,12 @@ fn demo_story(extra_env: &[(&str, &str)], backend: &str) {
     let server = start("demo", &dir, extra_env);
     let banner = server.stdout.join("\n");
     assert!(banner.contains(&format!("http://{}/", server.addr)), "URL printed: {banner}");
-    for login in ["camille.martin@exemple.test", "agent@saint-aubin-sur-lys.test", "agent@cc-val-de-lys.test", "admin@saint-aubin-sur-lys.test"] {
+    for login in [
+        "camille.martin@exemple.test",
+        "agent@saint-aubin-sur-lys.test",
+        "agent@cc-val-de-lys.test",
+        "admin@saint-aubin-sur-lys.test",
+    ] {
         assert!(banner.contains(login), "{login} missing from banner: {banner}");
     }
     assert!(banner.contains("mot de passe"), "{banner}");
@@ -69,7 +79,13 @@ fn demo_story(extra_env: &[(&str, &str)], backend: &str) {
     let metrics = get(server.addr, "/metrics");
     assert_eq!(metrics.status, 200);
     assert!(metrics.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
-    assert!(metrics.body.contains("guichet_http_requests_total{method=\"GET\",route=\"/\",status=\"200\"} 1"), "{}", metrics.body);
+    assert!(
+        metrics
+            .body
+            .contains("guichet_http_requests_total{method=\"GET\",route=\"/\",status=\"200\"} 1"),
+        "{}",
+        metrics.body
+    );
     assert!(metrics.body.contains("guichet_jobs{state=\"pending\"}"));
     assert_valid_prometheus(&metrics.body);
     drop(server);
@@ -128,7 +144,10 @@ fn an_unreachable_database_is_named_in_one_line_without_its_password() {
         // Port 1 on loopback: nothing listens there.
         &[("DATABASE_URL", "postgres://guichet:s3cr3t@127.0.0.1:1/guichet")],
     );
-    assert!(line.contains("cannot connect to PostgreSQL at postgres://guichet:***@127.0.0.1:1/guichet"), "{line}");
+    assert!(
+        line.contains("cannot connect to PostgreSQL at postgres://guichet:***@127.0.0.1:1/guichet"),
+        "{line}"
+    );
     assert!(!line.contains("s3cr3t"), "{line}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -166,10 +185,11 @@ fn sigterm_lets_requests_in_flight_complete_and_exits_zero() {
     std::thread::sleep(Duration::from_millis(500));
     // Still running: it waits for the request in progress.
     assert!(server.child.try_wait().unwrap().is_none(), "exited before the request completed");
-    slow.write_all(body[10..].as_bytes()).unwrap();
+    slow.write_all(&body.as_bytes()[10..]).unwrap();
     let response = read_response(&mut slow);
     assert_eq!(response.status, 204);
-    let status = wait_exit(&mut server.child, Duration::from_secs(30)).expect("exits after SIGTERM");
+    let status =
+        wait_exit(&mut server.child, Duration::from_secs(30)).expect("exits after SIGTERM");
     assert_eq!(status.code(), Some(0));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -30,7 +30,10 @@ async fn due_jobs_are_claimed_oldest_first_and_future_ones_wait() {
         s.complete_job(first.id, now).await.unwrap();
         s.complete_job(second.id, now).await.unwrap();
         assert!(s.claim_job(now, lease).await.unwrap().is_none(), "{:?}", db.backend);
-        assert_eq!(s.claim_job(now + Duration::hours(2), lease).await.unwrap().unwrap().kind, "later");
+        assert_eq!(
+            s.claim_job(now + Duration::hours(2), lease).await.unwrap().unwrap().kind,
+            "later"
+        );
         db.finish().await;
     }
 }
@@ -42,13 +45,23 @@ async fn a_dedup_key_keeps_one_live_job() {
         let now = OffsetDateTime::now_utc();
         let first = s.enqueue_job(&job("report", now).dedup("report:2026-11")).await.unwrap();
         assert!(first.is_some());
-        assert!(s.enqueue_job(&job("report", now).dedup("report:2026-11")).await.unwrap().is_none(), "{:?}", db.backend);
+        assert!(
+            s.enqueue_job(&job("report", now).dedup("report:2026-11")).await.unwrap().is_none(),
+            "{:?}",
+            db.backend
+        );
         let claimed = s.claim_job(now, Duration::minutes(1)).await.unwrap().unwrap();
         // Still live while running.
-        assert!(s.enqueue_job(&job("report", now).dedup("report:2026-11")).await.unwrap().is_none());
+        assert!(
+            s.enqueue_job(&job("report", now).dedup("report:2026-11")).await.unwrap().is_none()
+        );
         s.complete_job(claimed.id, now).await.unwrap();
         // Once done, the key is free again.
-        assert!(s.enqueue_job(&job("report", now).dedup("report:2026-11")).await.unwrap().is_some(), "{:?}", db.backend);
+        assert!(
+            s.enqueue_job(&job("report", now).dedup("report:2026-11")).await.unwrap().is_some(),
+            "{:?}",
+            db.backend
+        );
         db.finish().await;
     }
 }
@@ -60,8 +73,14 @@ async fn an_expired_lease_makes_a_job_claimable_again() {
         let now = OffsetDateTime::now_utc();
         s.enqueue_job(&job("slow", now)).await.unwrap();
         let first = s.claim_job(now, Duration::seconds(30)).await.unwrap().unwrap();
-        assert!(s.claim_job(now + Duration::seconds(10), Duration::seconds(30)).await.unwrap().is_none());
-        let again = s.claim_job(now + Duration::seconds(31), Duration::seconds(30)).await.unwrap().unwrap();
+        assert!(
+            s.claim_job(now + Duration::seconds(10), Duration::seconds(30))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let again =
+            s.claim_job(now + Duration::seconds(31), Duration::seconds(30)).await.unwrap().unwrap();
         assert_eq!(again.id, first.id, "{:?}", db.backend);
         assert_eq!(again.attempts, 2);
         db.finish().await;
@@ -77,8 +96,13 @@ async fn failures_retry_later_then_fail_for_good_and_done_jobs_are_purged() {
         let j = s.claim_job(now, Duration::minutes(1)).await.unwrap().unwrap();
         s.fail_job(j.id, "smtp down", Some(now + Duration::minutes(10)), now).await.unwrap();
         assert_eq!(s.job_counts().await.unwrap().pending, 1);
-        assert!(s.claim_job(now + Duration::minutes(5), Duration::minutes(1)).await.unwrap().is_none(), "{:?}", db.backend);
-        let j = s.claim_job(now + Duration::minutes(11), Duration::minutes(1)).await.unwrap().unwrap();
+        assert!(
+            s.claim_job(now + Duration::minutes(5), Duration::minutes(1)).await.unwrap().is_none(),
+            "{:?}",
+            db.backend
+        );
+        let j =
+            s.claim_job(now + Duration::minutes(11), Duration::minutes(1)).await.unwrap().unwrap();
         s.fail_job(j.id, "smtp still down", None, now).await.unwrap();
         let counts = s.job_counts().await.unwrap();
         assert_eq!((counts.pending, counts.running, counts.failed), (0, 0, 1), "{:?}", db.backend);
@@ -86,8 +110,17 @@ async fn failures_retry_later_then_fail_for_good_and_done_jobs_are_purged() {
         s.enqueue_job(&job("quick", now)).await.unwrap();
         let j = s.claim_job(now, Duration::minutes(1)).await.unwrap().unwrap();
         s.complete_job(j.id, now - Duration::days(8)).await.unwrap();
-        assert_eq!(s.purge_done_jobs(now - Duration::days(7)).await.unwrap(), 1, "{:?}", db.backend);
-        assert_eq!(s.job_counts().await.unwrap().failed, 1, "failed jobs are kept for the operator");
+        assert_eq!(
+            s.purge_done_jobs(now - Duration::days(7)).await.unwrap(),
+            1,
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            s.job_counts().await.unwrap().failed,
+            1,
+            "failed jobs are kept for the operator"
+        );
         db.finish().await;
     }
 }
@@ -172,7 +205,8 @@ async fn the_runner_retries_errors_and_panics_until_success() {
 async fn the_runner_gives_up_after_max_attempts() {
     for db in TestDb::all().await {
         let runs = Arc::new(AtomicU32::new(0));
-        let registry = Registry::new().with(Flaky { runs: runs.clone(), failures: 99, panic: false });
+        let registry =
+            Registry::new().with(Flaky { runs: runs.clone(), failures: 99, panic: false });
         let runner = Runner::new(db.store.clone(), registry, immediate_retries());
         let mut j = job("test.flaky", OffsetDateTime::now_utc());
         j.max_attempts = 3;
@@ -186,7 +220,8 @@ async fn the_runner_gives_up_after_max_attempts() {
 #[tokio::test]
 async fn periodic_jobs_keep_exactly_one_next_occurrence() {
     for db in TestDb::all().await {
-        let registry = Registry::new().every(Duration::hours(1), PurgeJobs { retention: Duration::days(7) });
+        let registry =
+            Registry::new().every(Duration::hours(1), PurgeJobs { retention: Duration::days(7) });
         let runner = Runner::new(db.store.clone(), registry.clone(), RunnerConfig::default());
         let other_worker = Runner::new(db.store.clone(), registry, RunnerConfig::default());
         runner.schedule_periodic().await.unwrap();
@@ -203,7 +238,11 @@ async fn periodic_jobs_keep_exactly_one_next_occurrence() {
 
 #[test]
 fn backoff_doubles_and_is_capped() {
-    let config = RunnerConfig { backoff_base: Duration::seconds(10), backoff_max: Duration::minutes(5), ..RunnerConfig::default() };
+    let config = RunnerConfig {
+        backoff_base: Duration::seconds(10),
+        backoff_max: Duration::minutes(5),
+        ..RunnerConfig::default()
+    };
     // A runner needs a store only to run jobs, not to compute delays; build one on SQLite.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -20,7 +20,12 @@ async fn tenants_form_a_tree_found_by_slug_and_listed_by_name() {
         s.add_tenant(&a, &[]).await.unwrap();
 
         let roots = s.list_root_tenants().await.unwrap();
-        assert_eq!(roots.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(), ["cc-test"], "{:?}", db.backend);
+        assert_eq!(
+            roots.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
+            ["cc-test"],
+            "{:?}",
+            db.backend
+        );
         let members = s.list_member_tenants(epci.id).await.unwrap();
         assert_eq!(members.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Alpha", "Bravo"]);
         let found = s.find_tenant_by_slug(&Slug::parse("bravo").unwrap()).await.unwrap().unwrap();
@@ -38,10 +43,20 @@ async fn duplicate_slugs_and_sirens_are_named_conflicts() {
     for db in TestDb::all().await {
         let s = &db.store;
         s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
-        let err = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 2), &[]).await.unwrap_err();
-        assert!(matches!(&err, StoreError::Conflict { constraint } if constraint == "tenants_slug_key"), "{:?}: {err:?}", db.backend);
-        let err = s.add_tenant(&tenant("beta", TenantKind::Commune, None, 1), &[]).await.unwrap_err();
-        assert!(matches!(&err, StoreError::Conflict { constraint } if constraint == "tenants_siren_key"), "{:?}: {err:?}", db.backend);
+        let err =
+            s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 2), &[]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict { constraint } if constraint == "tenants_slug_key"),
+            "{:?}: {err:?}",
+            db.backend
+        );
+        let err =
+            s.add_tenant(&tenant("beta", TenantKind::Commune, None, 1), &[]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict { constraint } if constraint == "tenants_siren_key"),
+            "{:?}: {err:?}",
+            db.backend
+        );
         db.finish().await;
     }
 }
@@ -53,7 +68,12 @@ async fn custom_domains_are_found_case_insensitively() {
         t.custom_domain = Some("Demarches.Alpha.test".into());
         db.store.add_tenant(&t, &[]).await.unwrap();
         let found = db.store.find_tenant_by_domain("DEMARCHES.alpha.test").await.unwrap();
-        assert_eq!(found.map(|t| t.slug.into_inner()), Some("alpha".to_owned()), "{:?}", db.backend);
+        assert_eq!(
+            found.map(|t| t.slug.into_inner()),
+            Some("alpha".to_owned()),
+            "{:?}",
+            db.backend
+        );
         assert!(db.store.find_tenant_by_domain("other.test").await.unwrap().is_none());
         db.finish().await;
     }
@@ -65,12 +85,16 @@ async fn a_job_commits_and_rolls_back_with_the_write_that_causes_it() {
         let s = &db.store;
         let now = OffsetDateTime::now_utc();
         let job = NewJob::now("tenant.welcome", serde_json::json!({"slug": "alpha"}), now);
-        s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), std::slice::from_ref(&job)).await.unwrap();
+        s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), std::slice::from_ref(&job))
+            .await
+            .unwrap();
         assert_eq!(s.job_counts().await.unwrap().pending, 1, "{:?}", db.backend);
 
         // The tenant insert fails (same slug): its job must not be enqueued either.
         let again = NewJob::now("tenant.welcome", serde_json::json!({"slug": "again"}), now);
-        assert!(s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 2), &[again]).await.is_err());
+        assert!(
+            s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 2), &[again]).await.is_err()
+        );
         assert_eq!(s.job_counts().await.unwrap().pending, 1, "{:?}", db.backend);
         let claimed = s.claim_job(now, time::Duration::minutes(1)).await.unwrap().unwrap();
         assert_eq!(claimed.payload, serde_json::json!({"slug": "alpha"}));
@@ -85,10 +109,16 @@ async fn the_demo_territory_loads_once_with_32_communes() {
         let s = &db.store;
         assert!(!s.has_import(demo::IMPORT_NAME).await.unwrap());
         assert_eq!(s.import_territory(&territory).await.unwrap(), ImportOutcome::Loaded);
-        assert_eq!(s.import_territory(&territory).await.unwrap(), ImportOutcome::AlreadyLoaded, "{:?}", db.backend);
+        assert_eq!(
+            s.import_territory(&territory).await.unwrap(),
+            ImportOutcome::AlreadyLoaded,
+            "{:?}",
+            db.backend
+        );
         assert!(s.has_import(demo::IMPORT_NAME).await.unwrap());
         assert_eq!(s.count_tenants().await.unwrap(), 33);
-        let epci = s.find_tenant_by_slug(&Slug::parse(demo::EPCI_SLUG).unwrap()).await.unwrap().unwrap();
+        let epci =
+            s.find_tenant_by_slug(&Slug::parse(demo::EPCI_SLUG).unwrap()).await.unwrap().unwrap();
         assert_eq!(s.list_member_tenants(epci.id).await.unwrap().len(), 32, "{:?}", db.backend);
         db.finish().await;
     }
@@ -100,7 +130,9 @@ async fn a_failing_import_leaves_nothing_behind() {
         let mut territory = demo::territory("hash").unwrap();
         // Two tenants with the same slug: the import must fail as a whole, marker included.
         let dup = territory.tenants[1].clone();
-        territory.tenants.push(guichet_store::NewTenant { id: guichet_domain::TenantId::new(), ..dup });
+        territory
+            .tenants
+            .push(guichet_store::NewTenant { id: guichet_domain::TenantId::new(), ..dup });
         assert!(db.store.import_territory(&territory).await.is_err());
         assert_eq!(db.store.count_tenants().await.unwrap(), 0, "{:?}", db.backend);
         assert!(!db.store.has_import(demo::IMPORT_NAME).await.unwrap());

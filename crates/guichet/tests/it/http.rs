@@ -44,7 +44,8 @@ pub fn read_response(stream: &mut TcpStream) -> Response {
 pub fn get_with_host(addr: SocketAddr, path: &str, host: &str) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("write");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+        .expect("write");
     read_response(&mut stream)
 }
 
@@ -136,7 +137,8 @@ pub fn start(sub: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
 
 /// Sends SIGTERM to a child.
 pub fn sigterm(child: &Child) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status =
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
 }
 
@@ -153,7 +155,8 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::Exi
 }
 
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("guichet-it-{name}-{}", uuid::Uuid::now_v7().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("guichet-it-{name}-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }

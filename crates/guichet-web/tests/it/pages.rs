@@ -1,0 +1,222 @@
+//! The platform home, tenant homes, errors, operations endpoints.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use guichet_domain::TenantKind;
+use guichet_store::Tenant;
+use guichet_testkit::fixtures::tenant;
+use guichet_web::WebConfig;
+
+use crate::TestApp;
+
+async fn territory(app: &TestApp) -> (Tenant, Tenant) {
+    let store = &app.db.store;
+    let mut epci = tenant("cc-test", TenantKind::Epci, None, 1);
+    epci.name = "Communauté de communes Test".into();
+    let epci = store.add_tenant(&epci, &[]).await.unwrap();
+    let mut a = tenant("alpha", TenantKind::Commune, Some(epci.id), 2);
+    a.name = "Alpha-sur-Mer".into();
+    a.custom_domain = Some("demarches.alpha.test".into());
+    let a = store.add_tenant(&a, &[]).await.unwrap();
+    let mut b = tenant("bravo", TenantKind::Commune, Some(epci.id), 3);
+    b.name = "Bravo <script>alert(1)</script>".into();
+    store.add_tenant(&b, &[]).await.unwrap();
+    (epci, a)
+}
+
+#[tokio::test]
+async fn the_platform_home_lists_each_epci_with_its_communes() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    let page = app.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.texts("section.territory h2"), ["Communauté de communes Test"]);
+    assert_eq!(
+        page.texts("ul.communes li a"),
+        ["Alpha-sur-Mer", "Bravo <script>alert(1)</script>"]
+    );
+    assert_eq!(page.attrs("ul.communes li a", "href"), ["/alpha/", "/bravo/"]);
+    assert!(!page.body.contains("<script>alert"), "names are HTML-escaped");
+    assert_eq!(page.attrs("html", "lang"), ["fr"]);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn an_empty_platform_says_so() {
+    let app = TestApp::new(WebConfig::default()).await;
+    let page = app.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.texts("p.empty").len(), 1);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn a_commune_home_shows_its_name_epci_and_contact_details() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    let page = app.get("/alpha/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.text("h1#title"), "Alpha-sur-Mer");
+    assert_eq!(page.text("p.tenant-kind"), "Commune – code INSEE 2A002");
+    assert_eq!(page.attrs("p.parent a", "href"), ["/cc-test/"]);
+    let contact = page.text("section.contact address");
+    assert!(
+        contact.contains("Accueil de alpha") && contact.contains("04 95 00 00 00"),
+        "{contact}"
+    );
+    assert_eq!(page.attrs("link[rel=stylesheet]", "href")[1], "/alpha/theme.css");
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn an_epci_home_lists_its_member_communes() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    let page = app.get("/cc-test/").await;
+    assert_eq!(page.texts("ul.communes li a").len(), 2);
+    assert!(page.texts("p.parent").is_empty());
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn unknown_tenants_and_pages_get_a_french_404_page() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    for path in ["/inconnue/", "/Not_A_Slug/", "/alpha/nothing-here", "/static/nope.css"] {
+        let page = app.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(page.text("h1#title"), "Page introuvable", "{path}");
+        assert!(page.header("content-type").starts_with("text/html"), "{path}");
+    }
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn a_tenant_path_without_trailing_slash_redirects() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    let page = app.get("/alpha").await;
+    assert_eq!(page.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(page.header("location"), "/alpha/");
+    assert_eq!(app.get("/inconnue").await.status, StatusCode::NOT_FOUND);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn a_custom_domain_serves_its_tenant_at_the_root() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    let page = app.get_host("/", "Demarches.Alpha.test:443").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.text("h1#title"), "Alpha-sur-Mer");
+    // Links stay on the tenant's domain: no slug prefix.
+    assert_eq!(page.attrs("a.site-name", "href"), ["/"]);
+    assert_eq!(page.attrs("link[rel=stylesheet]", "href")[1], "/theme.css");
+    let css = app.get_host("/theme.css", "demarches.alpha.test").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.body.contains("--brand: #1f3f77"));
+    // Platform endpoints are still reachable on a tenant domain.
+    assert_eq!(app.get_host("/healthz", "demarches.alpha.test").await.status, StatusCode::OK);
+    // An unknown host is the platform.
+    assert_eq!(app.get_host("/", "unknown.test").await.text("h1#title"), "Vos démarches en ligne");
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn every_page_carries_security_headers() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    for path in ["/", "/alpha/", "/inconnue/"] {
+        let page = app.get(path).await;
+        assert!(page.header("content-security-policy").contains("script-src 'self'"), "{path}");
+        assert_eq!(page.header("x-content-type-options"), "nosniff");
+        assert_eq!(page.header("x-frame-options"), "DENY");
+    }
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served_with_a_hashed_name_and_long_cache() {
+    let app = TestApp::new(WebConfig::default()).await;
+    let home = app.get("/").await;
+    let href = home.attrs("link[rel=stylesheet]", "href").remove(0);
+    assert!(href.starts_with("/static/guichet-") && href.ends_with(".css"), "{href}");
+    let css = app.get(&href).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header("cache-control").contains("immutable"));
+    assert!(css.body.contains(":focus-visible"));
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn healthz_reports_the_backend() {
+    let app = TestApp::new(WebConfig::default()).await;
+    let page = app.get("/healthz").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(json, serde_json::json!({"status": "ok", "database": "sqlite"}));
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn healthz_answers_503_when_the_database_is_gone() {
+    let app = TestApp::new(WebConfig::default()).await;
+    app.db.store.close().await;
+    let page = app.get("/healthz").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    // Pages say so in French, without internal details.
+    let home = app.get("/").await;
+    assert_eq!(home.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(home.text("h1#title"), "Service momentanément indisponible");
+    assert!(!home.body.contains("pool"), "{}", home.body);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::new(WebConfig::default()).await;
+    territory(&app).await;
+    app.get("/alpha/").await;
+    app.get("/cc-test/").await;
+    app.get("/inconnue/").await;
+    let page = app.get("/metrics").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains(
+            r#"guichet_http_requests_total{method="GET",route="/{tenant}/",status="200"} 2"#
+        ),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(
+        r#"guichet_http_requests_total{method="GET",route="/{tenant}/",status="404"} 1"#
+    ));
+    assert!(page.body.contains(
+        r#"guichet_http_request_duration_seconds_count{method="GET",route="/{tenant}/"} 3"#
+    ));
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn metrics_require_the_configured_token() {
+    let config = WebConfig { metrics_token: Some("t0ken".into()), ..WebConfig::default() };
+    let app = TestApp::new(config).await;
+    assert_eq!(app.get("/metrics").await.status, StatusCode::UNAUTHORIZED);
+    let request = Request::get("/metrics")
+        .header("authorization", "Bearer t0ken")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.request(request).await.status, StatusCode::OK);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn oversized_csp_reports_are_refused() {
+    let app = TestApp::new(WebConfig::default()).await;
+    let big = "x".repeat(20_000);
+    let request = Request::post("/csp-report").body(Body::from(big)).unwrap();
+    assert_eq!(app.request(request).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let request = Request::post("/csp-report").body(Body::from("{}")).unwrap();
+    assert_eq!(app.request(request).await.status, StatusCode::NO_CONTENT);
+    app.db.finish().await;
+}

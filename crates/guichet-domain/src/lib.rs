@@ -6,6 +6,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod catalogue;
+pub mod form;
 pub mod ids;
 pub mod tenant;
 pub mod values;

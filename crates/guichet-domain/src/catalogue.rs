@@ -36,7 +36,7 @@ pub struct ServiceTemplate {
     pub delay_text: String,
     /// Legal regime: "sva", "svr" or "none".
     pub regime: String,
-    /// Legal delay: "2M" (months), "30D" (days), "10WD" (working days).
+    /// Legal delay in `DelayLength`'s stored form: "months:2", "days:30", "working_days:10".
     pub delay: String,
     /// Whether submissions get an acknowledgement of registration (AEE) first and the
     /// acknowledgement of receipt (ARE) after an agent's check.
@@ -71,7 +71,8 @@ mod tests {
         assert_eq!(all.len(), 5);
         for t in &all {
             t.form.check().unwrap_or_else(|e| panic!("{}: {e}", t.key));
-            assert!(["sva", "svr", "none"].contains(&t.regime.as_str()), "{}", t.key);
+            assert!(crate::deadline::Regime::parse(&t.regime).is_some(), "{}", t.key);
+            crate::deadline::DelayLength::parse(&t.delay).unwrap_or_else(|e| panic!("{}: {e}", t.key));
         }
         let regimes: Vec<&str> = all.iter().map(|t| t.regime.as_str()).collect();
         assert!(regimes.contains(&"sva") && regimes.contains(&"svr") && regimes.contains(&"none"));

@@ -65,3 +65,31 @@ uuid_id!(
     /// A background job.
     JobId
 );
+uuid_id!(
+    /// A service (démarche) of a tenant.
+    ServiceId
+);
+uuid_id!(
+    /// A request (demande, dossier).
+    RequestId
+);
+uuid_id!(
+    /// A draft of a request, saved between form steps.
+    DraftId
+);
+uuid_id!(
+    /// An uploaded file.
+    FileId
+);
+uuid_id!(
+    /// An event of the audit trail.
+    EventId
+);
+uuid_id!(
+    /// An e-mail in the outbox.
+    EmailId
+);
+uuid_id!(
+    /// A document kept on a request (acknowledgements, letters).
+    DocumentId
+);

@@ -6,12 +6,24 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod calendar;
 pub mod catalogue;
+pub mod deadline;
 pub mod form;
 pub mod ids;
+pub mod request;
 pub mod tenant;
 pub mod values;
 
-pub use ids::{AgentId, CitizenId, JobId, TenantId};
+pub use calendar::{HolidayArea, PublicHoliday};
+pub use deadline::{
+    DelayLength, HistoryError, Incompleteness, LegalDelay, Regime, RequestHistory,
+    acknowledgement_deadlines, deemed_decision_date,
+};
+pub use ids::{
+    AgentId, CitizenId, DocumentId, DraftId, EmailId, EventId, FileId, JobId, RequestId, ServiceId,
+    TenantId,
+};
 pub use tenant::{Branding, Role, TenantContact, TenantKind};
 pub use values::{Colour, Email, InseeCode, ParseError, Phone, Siren, Slug};

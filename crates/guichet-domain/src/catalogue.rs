@@ -72,7 +72,8 @@ mod tests {
         for t in &all {
             t.form.check().unwrap_or_else(|e| panic!("{}: {e}", t.key));
             assert!(crate::deadline::Regime::parse(&t.regime).is_some(), "{}", t.key);
-            crate::deadline::DelayLength::parse(&t.delay).unwrap_or_else(|e| panic!("{}: {e}", t.key));
+            crate::deadline::DelayLength::parse(&t.delay)
+                .unwrap_or_else(|e| panic!("{}: {e}", t.key));
         }
         let regimes: Vec<&str> = all.iter().map(|t| t.regime.as_str()).collect();
         assert!(regimes.contains(&"sva") && regimes.contains(&"svr") && regimes.contains(&"none"));

@@ -238,9 +238,10 @@ impl FormDefinition {
         let mut seen: Vec<(&str, bool)> = Vec::new(); // (key, is a choice field)
         for page in &self.pages {
             if let Some(c) = &page.condition
-                && !seen.iter().any(|(k, choice)| *k == c.field && *choice) {
-                    return Err(DefinitionError::BadCondition(c.field.clone()));
-                }
+                && !seen.iter().any(|(k, choice)| *k == c.field && *choice)
+            {
+                return Err(DefinitionError::BadCondition(c.field.clone()));
+            }
             for f in &page.fields {
                 let ok = !f.key.is_empty()
                     && f.key
@@ -254,13 +255,15 @@ impl FormDefinition {
                 }
                 if let FieldKind::Choice { options } | FieldKind::MultipleChoice { options } =
                     &f.kind
-                    && options.is_empty() {
-                        return Err(DefinitionError::NoOptions(f.key.clone()));
-                    }
+                    && options.is_empty()
+                {
+                    return Err(DefinitionError::NoOptions(f.key.clone()));
+                }
                 if let Some(c) = &f.condition
-                    && !seen.iter().any(|(k, choice)| *k == c.field && *choice) {
-                        return Err(DefinitionError::BadCondition(c.field.clone()));
-                    }
+                    && !seen.iter().any(|(k, choice)| *k == c.field && *choice)
+                {
+                    return Err(DefinitionError::BadCondition(c.field.clone()));
+                }
                 let choice = matches!(
                     f.kind,
                     FieldKind::Choice { .. } | FieldKind::MultipleChoice { .. } | FieldKind::YesNo

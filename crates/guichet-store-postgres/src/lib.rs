@@ -7,7 +7,11 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod jobs;
+mod outbox;
+mod requests;
+mod services;
 mod tenants;
 mod territory;
 
@@ -142,3 +146,31 @@ pub mod scratch {
         Ok(())
     }
 }
+
+/// Reads an instant column.
+pub(crate) fn ts(row: &sqlx::postgres::PgRow, column: &str) -> StoreResult<time::OffsetDateTime> {
+    use sqlx::Row;
+    row.try_get(column).map_err(map_err)
+}
+
+/// Reads a nullable instant column.
+pub(crate) fn ts_opt(
+    row: &sqlx::postgres::PgRow,
+    column: &str,
+) -> StoreResult<Option<time::OffsetDateTime>> {
+    use sqlx::Row;
+    row.try_get(column).map_err(map_err)
+}
+
+/// Reads any column.
+pub(crate) fn col<'r, T>(row: &'r sqlx::postgres::PgRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    use sqlx::Row;
+    row.try_get(column).map_err(map_err)
+}
+
+/// Appends to a tenant's event chain lock its head row, so concurrent transactions chain one
+/// after the other instead of forking the chain.
+pub(crate) const FOR_UPDATE: &str = " for update";

@@ -65,11 +65,14 @@ impl TerritoryStore for PgStore {
             .bind(&c.family_name)
             .bind(c.phone.as_ref().map(|p| p.as_str()))
             .bind(c.insee_code.as_ref().map(|i| i.as_str()))
-            .bind(c.email_verified.then_some(now))
+            .bind(c.email_verified.then(|| now))
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        }
+        for service in &import.services {
+            crate::services::insert_service(&mut tx, service).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(ImportOutcome::Loaded)

@@ -8,7 +8,11 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod jobs;
+mod outbox;
+mod requests;
+mod services;
 mod tenants;
 mod territory;
 
@@ -144,3 +148,30 @@ pub(crate) fn from_us(us: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
         .map_err(|e| StoreError::Corrupt(format!("timestamp {us}: {e}")))
 }
+
+/// Reads an instant column.
+pub(crate) fn ts(row: &sqlx::sqlite::SqliteRow, column: &str) -> StoreResult<OffsetDateTime> {
+    use sqlx::Row;
+    from_us(row.try_get(column).map_err(map_err)?)
+}
+
+/// Reads a nullable instant column.
+pub(crate) fn ts_opt(
+    row: &sqlx::sqlite::SqliteRow,
+    column: &str,
+) -> StoreResult<Option<OffsetDateTime>> {
+    use sqlx::Row;
+    row.try_get::<Option<i64>, _>(column).map_err(map_err)?.map(from_us).transpose()
+}
+
+/// Reads any column.
+pub(crate) fn col<'r, T>(row: &'r sqlx::sqlite::SqliteRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    use sqlx::Row;
+    row.try_get(column).map_err(map_err)
+}
+
+/// Row locking clause for the event chain head: SQLite has a single writer, so none is needed.
+pub(crate) const FOR_UPDATE: &str = "";

@@ -71,6 +71,9 @@ impl TerritoryStore for SqliteStore {
             .await
             .map_err(map_err)?;
         }
+        for service in &import.services {
+            crate::services::insert_service(&mut tx, service).await?;
+        }
         tx.commit().await.map_err(map_err)?;
         Ok(ImportOutcome::Loaded)
     }

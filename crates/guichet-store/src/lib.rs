@@ -11,14 +11,28 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod jobs;
+mod outbox;
 pub mod records;
+mod requests;
+mod services;
 mod tenants;
 mod territory;
 
 use async_trait::async_trait;
 
+pub use accounts::{
+    AccountStore, Citizen, NewCitizenAccount, NewToken, Profile, Session, SessionStore,
+    TokenPurpose,
+};
 pub use jobs::{Job, JobCounts, JobStore, NewJob};
+pub use outbox::{NewEmail, OutboxEmail, OutboxStore, SEND_EMAIL_JOB};
+pub use requests::{
+    Document, Draft, Event, FileRecord, NewDocument, NewEvent, NewRequest, RecordsBuilder,
+    RequestRecord, RequestStore, RequestSummary, SubmissionRecords, Submitted,
+};
+pub use services::{Service, ServiceStore};
 pub use tenants::{NewTenant, Tenant, TenantStore};
 pub use territory::{ImportOutcome, NewAgent, NewCitizen, TerritoryImport, TerritoryStore};
 
@@ -51,7 +65,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the application needs from storage.
 #[async_trait]
-pub trait Store: TenantStore + JobStore + TerritoryStore + Send + Sync + 'static {
+pub trait Store:
+    TenantStore
+    + JobStore
+    + TerritoryStore
+    + AccountStore
+    + SessionStore
+    + ServiceStore
+    + RequestStore
+    + OutboxStore
+    + Send
+    + Sync
+    + 'static
+{
     /// "sqlite" or "postgres", for logs, `/healthz` and test reports.
     fn backend(&self) -> &'static str;
 

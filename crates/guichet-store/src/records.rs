@@ -69,16 +69,19 @@ impl TryFrom<TenantRecord> for Tenant {
     }
 }
 
-/// Derives the `{table}_{column}_key` constraint name from SQLite's unique-violation message
-/// ("UNIQUE constraint failed: tenants.slug"), since SQLite does not report constraint names.
+/// Derives the `{table}_{columns}_key` constraint name from SQLite's unique-violation message
+/// ("UNIQUE constraint failed: services.tenant_id, services.slug" → "services_tenant_id_slug_key"),
+/// since SQLite does not report constraint names; PostgreSQL names them the same way.
 pub fn sqlite_unique_constraint(message: &str) -> String {
-    message
-        .rsplit_once(": ")
-        .map(|(_, cols)| {
-            let first = cols.split(',').next().unwrap_or(cols).trim();
-            format!("{}_key", first.replace('.', "_"))
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+    let Some((_, cols)) = message.rsplit_once(": ") else { return "unknown".to_owned() };
+    let mut table = "";
+    let mut names = Vec::new();
+    for qualified in cols.split(',').map(str::trim) {
+        let (t, c) = qualified.split_once('.').unwrap_or(("", qualified));
+        table = t;
+        names.push(c);
+    }
+    format!("{table}_{}_key", names.join("_"))
 }
 
 #[cfg(test)]
@@ -92,6 +95,12 @@ mod tests {
         assert_eq!(
             super::sqlite_unique_constraint("UNIQUE constraint failed: jobs.dedup_key"),
             "jobs_dedup_key_key"
+        );
+        assert_eq!(
+            super::sqlite_unique_constraint(
+                "UNIQUE constraint failed: services.tenant_id, services.slug"
+            ),
+            "services_tenant_id_slug_key"
         );
     }
 }

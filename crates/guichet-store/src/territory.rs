@@ -52,6 +52,8 @@ pub struct TerritoryImport {
     pub agents: Vec<NewAgent>,
     /// Citizens.
     pub citizens: Vec<NewCitizen>,
+    /// Services of the tenants.
+    pub services: Vec<crate::Service>,
 }
 
 /// What an import did.

@@ -2,11 +2,12 @@
 //! a fictional corner of department 45), agents in every tenant and a few citizens. Loaded once
 //! through `TerritoryStore::import_territory`; later capabilities add their demo data here.
 
+use guichet_domain::catalogue::{self, Competence};
 use guichet_domain::{
     AgentId, Branding, CitizenId, Colour, Email, InseeCode, ParseError, Phone, Role, Siren, Slug,
     TenantContact, TenantId, TenantKind,
 };
-use guichet_store::{NewAgent, NewCitizen, NewTenant, TerritoryImport};
+use guichet_store::{NewAgent, NewCitizen, NewTenant, Service, TerritoryImport};
 
 /// The name under which the demo import is recorded.
 pub const IMPORT_NAME: &str = "demo-v1";
@@ -214,7 +215,20 @@ pub fn territory(password_hash: &str) -> Result<TerritoryImport, ParseError> {
     })
     .collect::<Result<Vec<_>, ParseError>>()?;
 
-    Ok(TerritoryImport { name: IMPORT_NAME.to_owned(), tenants, agents, citizens })
+    // Every tenant offers the shipped templates of its level: communes their own services, the
+    // EPCI those of its competence (shown in every member commune's catalogue).
+    let templates = catalogue::templates()
+        .map_err(|_| ParseError::Invalid("modèles de démarches illisibles"))?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut services = Vec::new();
+    for t in &tenants {
+        let level = if t.kind == TenantKind::Epci { Competence::Epci } else { Competence::Commune };
+        for template in templates.iter().filter(|tpl| tpl.competence == level) {
+            services.push(Service::from_template(template, t.id, now));
+        }
+    }
+
+    Ok(TerritoryImport { name: IMPORT_NAME.to_owned(), tenants, agents, citizens, services })
 }
 
 fn agent(

@@ -3,6 +3,7 @@
 
 mod binary;
 mod conformance_jobs;
+mod conformance_portal;
 mod conformance_tenants;
 mod http;
 mod migrations;

@@ -1,0 +1,512 @@
+//! Drafts, files, requests, events and documents on SQLite.
+
+use async_trait::async_trait;
+use guichet_domain::audit::{ChainedFields, GENESIS, chain_hash};
+use guichet_domain::form::Answers;
+use guichet_domain::request::{ActorKind, Channel};
+use guichet_domain::{
+    CitizenId, DocumentId, DraftId, EventId, FileId, RequestId, ServiceId, TenantId,
+};
+use guichet_store::{
+    Document, Draft, Event, FileRecord, NewDocument, NewEvent, NewRequest, RecordsBuilder,
+    RequestRecord, RequestStore, RequestSummary, StoreError, StoreResult, SubmissionRecords,
+    Submitted,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
+use sqlx::{Sqlite, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::jobs::insert_jobs;
+use crate::outbox::insert_emails;
+use crate::{FOR_UPDATE, SqliteStore, col, map_err, to_us, ts};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn read_draft(row: &SqliteRow) -> StoreResult<Draft> {
+    Ok(Draft {
+        id: DraftId::from_uuid(col(row, "id")?),
+        citizen_id: CitizenId::from_uuid(col(row, "citizen_id")?),
+        service_id: ServiceId::from_uuid(col(row, "service_id")?),
+        portal_tenant_id: TenantId::from_uuid(col(row, "portal_tenant_id")?),
+        answers: col::<Json<Answers>>(row, "answers")?.0,
+        page: col(row, "page")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+fn read_file(row: &SqliteRow) -> StoreResult<FileRecord> {
+    Ok(FileRecord {
+        id: FileId::from_uuid(col(row, "id")?),
+        sha256: col(row, "sha256")?,
+        size: col(row, "size")?,
+        content_type: col(row, "content_type")?,
+        original_name: col(row, "original_name")?,
+        citizen_id: col::<Option<Uuid>>(row, "citizen_id")?.map(CitizenId::from_uuid),
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+const REQUEST_COLUMNS: &str = "id, tenant_id, commune_tenant_id, service_id, citizen_id, reference, \
+     channel, status, answers, submitter, submitted_at, deemed_decision_on";
+
+fn read_request(row: &SqliteRow) -> StoreResult<RequestRecord> {
+    let channel: String = col(row, "channel")?;
+    Ok(RequestRecord {
+        id: RequestId::from_uuid(col(row, "id")?),
+        tenant_id: TenantId::from_uuid(col(row, "tenant_id")?),
+        commune_tenant_id: col::<Option<Uuid>>(row, "commune_tenant_id")?.map(TenantId::from_uuid),
+        service_id: ServiceId::from_uuid(col(row, "service_id")?),
+        citizen_id: col::<Option<Uuid>>(row, "citizen_id")?.map(CitizenId::from_uuid),
+        reference: col(row, "reference")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("request channel"))?,
+        status: col(row, "status")?,
+        answers: col::<Json<Answers>>(row, "answers")?.0,
+        submitter: col::<Json<serde_json::Value>>(row, "submitter")?.0,
+        submitted_at: ts(row, "submitted_at")?,
+        deemed_decision_on: col(row, "deemed_decision_on")?,
+    })
+}
+
+fn read_event(row: &SqliteRow) -> StoreResult<Event> {
+    let actor: String = col(row, "actor_kind")?;
+    let channel: String = col(row, "channel")?;
+    let data: String = col(row, "data")?;
+    Ok(Event {
+        event: NewEvent {
+            id: EventId::from_uuid(col(row, "id")?),
+            tenant_id: TenantId::from_uuid(col(row, "tenant_id")?),
+            request_id: col::<Option<Uuid>>(row, "request_id")?.map(RequestId::from_uuid),
+            at: ts(row, "at")?,
+            actor_kind: ActorKind::parse(&actor).ok_or_else(|| corrupt("event actor"))?,
+            actor_id: col(row, "actor_id")?,
+            channel: Channel::parse(&channel).ok_or_else(|| corrupt("event channel"))?,
+            kind: col(row, "kind")?,
+            citizen_visible: col(row, "citizen_visible")?,
+            data: serde_json::from_str(&data).map_err(|_| corrupt("event data"))?,
+        },
+        seq: col(row, "seq")?,
+        prev_hash: col(row, "prev_hash")?,
+        hash: col(row, "hash")?,
+    })
+}
+
+/// Appends events to their tenants' hash chains inside a caller's transaction.
+pub(crate) async fn append_events(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[NewEvent],
+) -> StoreResult<()> {
+    for e in events {
+        let tenant = e.tenant_id.as_uuid();
+        sqlx::query("insert into event_heads (tenant_id, seq, hash) values ($1, 0, $2) on conflict do nothing")
+            .bind(tenant)
+            .bind(GENESIS)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        let sql = format!("select seq, hash from event_heads where tenant_id = $1{FOR_UPDATE}");
+        let head = sqlx::query(&sql).bind(tenant).fetch_one(&mut **tx).await.map_err(map_err)?;
+        let seq = col::<i64>(&head, "seq")? + 1;
+        let prev: String = col(&head, "hash")?;
+        let data = e.data.to_string();
+        let (id, tenant_s) = (e.id.to_string(), e.tenant_id.to_string());
+        let request_s = e.request_id.map(|r| r.to_string());
+        let actor_s = e.actor_id.map(|a| a.to_string());
+        let at_us = e.at.unix_timestamp_nanos() / 1_000;
+        let hash = chain_hash(
+            &prev,
+            &ChainedFields {
+                seq,
+                id: &id,
+                tenant_id: &tenant_s,
+                request_id: request_s.as_deref(),
+                at_us: i64::try_from(at_us).unwrap_or(i64::MAX),
+                actor_kind: e.actor_kind.as_str(),
+                actor_id: actor_s.as_deref(),
+                channel: e.channel.as_str(),
+                kind: &e.kind,
+                citizen_visible: e.citizen_visible,
+                data: &data,
+            },
+        );
+        sqlx::query(
+            "insert into events (id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, \
+             kind, citizen_visible, data, prev_hash, hash) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(e.id.as_uuid())
+        .bind(tenant)
+        .bind(seq)
+        .bind(e.request_id.map(|r| r.as_uuid()))
+        .bind(to_us(e.at))
+        .bind(e.actor_kind.as_str())
+        .bind(e.actor_id)
+        .bind(e.channel.as_str())
+        .bind(&e.kind)
+        .bind(e.citizen_visible)
+        .bind(&data)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("update event_heads set seq = $2, hash = $3 where tenant_id = $1")
+            .bind(tenant)
+            .bind(seq)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Writes everything a submission or a later action produces, inside a caller's transaction.
+async fn write_records(
+    tx: &mut Transaction<'_, Sqlite>,
+    request: Option<RequestId>,
+    records: &SubmissionRecords,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    append_events(tx, &records.events).await?;
+    for d in &records.documents {
+        let request_id = request
+            .or_else(|| records.events.iter().find_map(|e| e.request_id))
+            .ok_or_else(|| StoreError::Other("a document needs a request".into()))?;
+        insert_document(tx, request_id, d).await?;
+    }
+    insert_emails(tx, &records.emails, now).await?;
+    insert_jobs(tx, &records.jobs, now).await?;
+    Ok(())
+}
+
+async fn insert_document(
+    tx: &mut Transaction<'_, Sqlite>,
+    request: RequestId,
+    d: &NewDocument,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into documents (id, request_id, kind, title, body_text, body_html, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(d.id.as_uuid())
+    .bind(request.as_uuid())
+    .bind(&d.kind)
+    .bind(&d.title)
+    .bind(&d.text)
+    .bind(&d.html)
+    .bind(to_us(d.created_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// File ids referenced by answers (file fields hold arrays of {id, …}).
+fn referenced_files(answers: &Answers) -> Vec<Uuid> {
+    answers
+        .values()
+        .filter_map(serde_json::Value::as_array)
+        .flatten()
+        .filter_map(|f| f.get("id").and_then(serde_json::Value::as_str))
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect()
+}
+
+#[async_trait]
+impl RequestStore for SqliteStore {
+    async fn save_draft(&self, d: &Draft) -> StoreResult<()> {
+        sqlx::query(
+            "insert into drafts (id, citizen_id, service_id, portal_tenant_id, answers, page, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $7) \
+             on conflict (id) do update set answers = excluded.answers, page = excluded.page, \
+             updated_at = excluded.updated_at where drafts.citizen_id = excluded.citizen_id",
+        )
+        .bind(d.id.as_uuid())
+        .bind(d.citizen_id.as_uuid())
+        .bind(d.service_id.as_uuid())
+        .bind(d.portal_tenant_id.as_uuid())
+        .bind(Json(&d.answers))
+        .bind(d.page)
+        .bind(to_us(d.updated_at))
+        .execute(&self.write)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_draft(&self, id: DraftId, citizen: CitizenId) -> StoreResult<Option<Draft>> {
+        let row = sqlx::query(
+            "select id, citizen_id, service_id, portal_tenant_id, answers, page, updated_at \
+             from drafts where id = $1 and citizen_id = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(citizen.as_uuid())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(read_draft).transpose()
+    }
+
+    async fn list_drafts(&self, citizen: CitizenId) -> StoreResult<Vec<(Draft, String)>> {
+        let rows = sqlx::query(
+            "select d.id, d.citizen_id, d.service_id, d.portal_tenant_id, d.answers, d.page, \
+             d.updated_at, s.title from drafts d join services s on s.id = d.service_id \
+             where d.citizen_id = $1 order by d.updated_at desc",
+        )
+        .bind(citizen.as_uuid())
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(|r| Ok((read_draft(r)?, col(r, "title")?))).collect()
+    }
+
+    async fn delete_draft(&self, id: DraftId, citizen: CitizenId) -> StoreResult<()> {
+        sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
+            .bind(id.as_uuid())
+            .bind(citizen.as_uuid())
+            .execute(&self.write)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn add_file(&self, f: &FileRecord) -> StoreResult<()> {
+        sqlx::query(
+            "insert into files (id, sha256, size, content_type, original_name, citizen_id, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(f.id.as_uuid())
+        .bind(&f.sha256)
+        .bind(f.size)
+        .bind(&f.content_type)
+        .bind(&f.original_name)
+        .bind(f.citizen_id.map(|c| c.as_uuid()))
+        .bind(to_us(f.created_at))
+        .execute(&self.write)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_file(&self, id: FileId) -> StoreResult<FileRecord> {
+        let row = sqlx::query(
+            "select id, sha256, size, content_type, original_name, citizen_id, created_at \
+             from files where id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_one(&self.read)
+        .await
+        .map_err(map_err)?;
+        read_file(&row)
+    }
+
+    async fn citizen_can_read_file(&self, file: FileId, citizen: CitizenId) -> StoreResult<bool> {
+        // The uploader may read it (in a draft), and so may the citizen whose request holds it.
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from files f where f.id = $1 and (f.citizen_id = $2 or exists \
+             (select 1 from request_files rf join requests r on r.id = rf.request_id \
+              where rf.file_id = f.id and r.citizen_id = $2))",
+        )
+        .bind(file.as_uuid())
+        .bind(citizen.as_uuid())
+        .fetch_one(&self.read)
+        .await
+        .map_err(map_err)?;
+        Ok(n > 0)
+    }
+
+    async fn submit_request(
+        &self,
+        r: &NewRequest,
+        build: RecordsBuilder<'_>,
+    ) -> StoreResult<Submitted> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.write.begin().await.map_err(map_err)?;
+        if let Some(draft) = r.draft_id {
+            let existing = sqlx::query("select id, reference from requests where draft_id = $1")
+                .bind(draft.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if let Some(row) = existing {
+                return Ok(Submitted {
+                    id: RequestId::from_uuid(col(&row, "id")?),
+                    reference: col(&row, "reference")?,
+                    created: false,
+                });
+            }
+        }
+        let year = r.submitted_at.year();
+        let number: i64 = sqlx::query_scalar(
+            "insert into reference_counters (tenant_id, year, last) values ($1, $2, 1) \
+             on conflict (tenant_id, year) do update set last = reference_counters.last + 1 \
+             returning last",
+        )
+        .bind(r.tenant_id.as_uuid())
+        .bind(year)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
+        sqlx::query(&format!(
+            "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
+             reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
+             created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+        ))
+        .bind(r.id.as_uuid())
+        .bind(r.tenant_id.as_uuid())
+        .bind(r.commune_tenant_id.map(|t| t.as_uuid()))
+        .bind(r.service_id.as_uuid())
+        .bind(r.citizen_id.map(|c| c.as_uuid()))
+        .bind(r.draft_id.map(|d| d.as_uuid()))
+        .bind(&reference)
+        .bind(r.channel.as_str())
+        .bind(&r.status)
+        .bind(Json(&r.answers))
+        .bind(Json(&r.submitter))
+        .bind(to_us(r.submitted_at))
+        .bind(r.deemed_decision_on)
+        .bind(to_us(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for file in referenced_files(&r.answers) {
+            sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
+                .bind(r.id.as_uuid())
+                .bind(file)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        if let (Some(draft), Some(citizen)) = (r.draft_id, r.citizen_id) {
+            sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
+                .bind(draft.as_uuid())
+                .bind(citizen.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let records = build(&reference);
+        write_records(&mut tx, Some(r.id), &records, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Submitted { id: r.id, reference, created: true })
+    }
+
+    async fn record(&self, records: &SubmissionRecords) -> StoreResult<()> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.write.begin().await.map_err(map_err)?;
+        for e in &records.events {
+            if let (Some(request), Some(files)) =
+                (e.request_id, e.data.get("files").and_then(|f| f.as_array()))
+            {
+                for id in files.iter().filter_map(|f| f.get("id").and_then(|i| i.as_str())) {
+                    let Ok(file) = Uuid::parse_str(id) else { continue };
+                    sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
+                        .bind(request.as_uuid())
+                        .bind(file)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+            }
+            if let Some(request) = e.request_id {
+                sqlx::query("update requests set updated_at = $2 where id = $1")
+                    .bind(request.as_uuid())
+                    .bind(to_us(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        write_records(&mut tx, None, records, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_citizen_requests(&self, citizen: CitizenId) -> StoreResult<Vec<RequestSummary>> {
+        let rows = sqlx::query(
+            "select r.id, r.reference, r.status, r.channel, r.submitted_at, s.title, t.name \
+             from requests r join services s on s.id = r.service_id join tenants t on t.id = r.tenant_id \
+             where r.citizen_id = $1 order by r.submitted_at desc",
+        )
+        .bind(citizen.as_uuid())
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let channel: String = col(row, "channel")?;
+                Ok(RequestSummary {
+                    id: RequestId::from_uuid(col(row, "id")?),
+                    reference: col(row, "reference")?,
+                    service_title: col(row, "title")?,
+                    tenant_name: col(row, "name")?,
+                    status: col(row, "status")?,
+                    channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+                    submitted_at: ts(row, "submitted_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn get_citizen_request(
+        &self,
+        id: RequestId,
+        citizen: CitizenId,
+    ) -> StoreResult<Option<RequestRecord>> {
+        let sql =
+            format!("select {REQUEST_COLUMNS} from requests where id = $1 and citizen_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .bind(citizen.as_uuid())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(read_request).transpose()
+    }
+
+    async fn list_request_events(
+        &self,
+        id: RequestId,
+        citizen_view: bool,
+    ) -> StoreResult<Vec<Event>> {
+        let sql = format!(
+            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by seq",
+            if citizen_view { "and citizen_visible" } else { "" }
+        );
+        let rows =
+            sqlx::query(&sql).bind(id.as_uuid()).fetch_all(&self.read).await.map_err(map_err)?;
+        rows.iter().map(read_event).collect()
+    }
+
+    async fn list_request_documents(&self, id: RequestId) -> StoreResult<Vec<Document>> {
+        let rows = sqlx::query(
+            "select id, request_id, kind, title, body_text, body_html, created_at from documents \
+             where request_id = $1 order by created_at, id",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Document {
+                    document: NewDocument {
+                        id: DocumentId::from_uuid(col(row, "id")?),
+                        kind: col(row, "kind")?,
+                        title: col(row, "title")?,
+                        text: col(row, "body_text")?,
+                        html: col(row, "body_html")?,
+                        created_at: ts(row, "created_at")?,
+                    },
+                    request_id: RequestId::from_uuid(col(row, "request_id")?),
+                })
+            })
+            .collect()
+    }
+}

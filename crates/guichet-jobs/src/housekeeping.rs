@@ -24,3 +24,19 @@ impl JobHandler for PurgeJobs {
         Ok(())
     }
 }
+
+/// Deletes expired sessions (anonymous visitors' included).
+pub struct PurgeSessions;
+
+#[async_trait]
+impl JobHandler for PurgeSessions {
+    fn kind(&self) -> &'static str {
+        "housekeeping.purge_sessions"
+    }
+
+    async fn run(&self, _payload: serde_json::Value, ctx: JobContext) -> anyhow::Result<()> {
+        let purged = ctx.store.purge_expired_sessions(ctx.now).await?;
+        tracing::info!(sessions.purged = purged, "purged expired sessions");
+        Ok(())
+    }
+}

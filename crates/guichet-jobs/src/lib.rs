@@ -12,11 +12,13 @@
 
 #![forbid(unsafe_code)]
 
+mod email;
 mod housekeeping;
 mod runner;
 mod stats;
 
-pub use housekeeping::PurgeJobs;
+pub use email::SendEmail;
+pub use housekeeping::{PurgeJobs, PurgeSessions};
 pub use runner::{Outcome, Registry, Runner, RunnerConfig};
 pub use stats::JobStats;
 
@@ -34,6 +36,8 @@ pub struct JobContext {
     pub now: OffsetDateTime,
     /// Which attempt this is (1 for the first run).
     pub attempt: i32,
+    /// Attempts allowed: on the last one, a handler records a definitive failure.
+    pub max_attempts: i32,
 }
 
 /// One kind of background work.

@@ -149,7 +149,12 @@ impl Runner {
             // Claimed again after its lease expired on the last allowed attempt.
             Err("abandonné après expiration du délai de traitement".to_owned())
         } else if let Some(handler) = self.registry.handlers.get(job.kind.as_str()).cloned() {
-            let ctx = JobContext { store: self.store.clone(), now, attempt: job.attempts };
+            let ctx = JobContext {
+                store: self.store.clone(),
+                now,
+                attempt: job.attempts,
+                max_attempts: job.max_attempts,
+            };
             let payload = job.payload.clone();
             let lease = std::time::Duration::try_from(self.config.lease).unwrap_or_default();
             // Spawned so that a panicking handler fails its job instead of the runner.

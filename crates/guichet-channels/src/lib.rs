@@ -62,9 +62,7 @@ pub fn build_message(email: &OutgoingEmail) -> Result<Message, MailError> {
         .multipart(
             MultiPart::alternative()
                 .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_PLAIN)
-                        .body(email.text.clone()),
+                    SinglePart::builder().header(ContentType::TEXT_PLAIN).body(email.text.clone()),
                 )
                 .singlepart(
                     SinglePart::builder().header(ContentType::TEXT_HTML).body(email.html.clone()),

@@ -31,8 +31,18 @@ pub fn paris(t: OffsetDateTime) -> OffsetDateTime {
 }
 
 const MONTHS: [&str; 12] = [
-    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-    "novembre", "décembre",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
 ];
 
 /// "15 mai 2026" ("1er mai 2026" on the first of the month, as French usage writes it).
@@ -66,14 +76,17 @@ mod tests {
         assert_eq!(paris(datetime!(2026-03-29 01:00 UTC)).hour(), 3);
         assert_eq!(paris(datetime!(2026-10-25 00:59 UTC)).hour(), 2);
         assert_eq!(paris(datetime!(2026-10-25 01:00 UTC)).hour(), 2);
-        assert_eq!(paris(datetime!(2026-05-01 22:30 UTC)).date(), time::macros::date!(2026-05-02));
+        assert_eq!(
+            paris(datetime!(2026-05-01 22:30 UTC)).date(),
+            time::macros::date!(2026 - 05 - 02)
+        );
     }
 
     #[test]
     fn dates_are_written_the_french_way() {
-        assert_eq!(date_fr(time::macros::date!(2026-05-01)), "1er mai 2026");
-        assert_eq!(date_fr(time::macros::date!(2026-08-15)), "15 août 2026");
+        assert_eq!(date_fr(time::macros::date!(2026 - 05 - 01)), "1er mai 2026");
+        assert_eq!(date_fr(time::macros::date!(2026 - 08 - 15)), "15 août 2026");
         assert_eq!(datetime_fr(datetime!(2026-11-29 21:05 UTC)), "29 novembre 2026 à 22 h 05");
-        assert_eq!(date_short(time::macros::date!(2026-02-03)), "03/02/2026");
+        assert_eq!(date_short(time::macros::date!(2026 - 02 - 03)), "03/02/2026");
     }
 }

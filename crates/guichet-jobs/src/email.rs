@@ -54,7 +54,8 @@ impl JobHandler for SendEmail {
             }
             Err(err) => {
                 // A malformed message will never go: record it as failed at once.
-                let given_up = matches!(err, MailError::Invalid(_)) || ctx.attempt >= ctx.max_attempts;
+                let given_up =
+                    matches!(err, MailError::Invalid(_)) || ctx.attempt >= ctx.max_attempts;
                 ctx.store.mark_email_failed(id, &err.to_string(), given_up).await?;
                 if matches!(err, MailError::Invalid(_)) {
                     tracing::error!(email.id = %id, error = %err, "e-mail cannot be sent");

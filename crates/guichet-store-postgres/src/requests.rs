@@ -397,6 +397,21 @@ impl RequestStore for PgStore {
         Ok(Submitted { id: r.id, reference, created: true })
     }
 
+    async fn find_request_by_draft(
+        &self,
+        draft: DraftId,
+        citizen: CitizenId,
+    ) -> StoreResult<Option<RequestId>> {
+        let id: Option<Uuid> =
+            sqlx::query_scalar("select id from requests where draft_id = $1 and citizen_id = $2")
+                .bind(draft.as_uuid())
+                .bind(citizen.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(id.map(RequestId::from_uuid))
+    }
+
     async fn record(&self, records: &SubmissionRecords) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.pool.begin().await.map_err(map_err)?;

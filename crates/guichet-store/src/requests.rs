@@ -251,6 +251,13 @@ pub trait RequestStore {
         build: RecordsBuilder<'_>,
     ) -> StoreResult<Submitted>;
 
+    /// The request made from this citizen's draft, if it was submitted.
+    async fn find_request_by_draft(
+        &self,
+        draft: DraftId,
+        citizen: CitizenId,
+    ) -> StoreResult<Option<RequestId>>;
+
     /// Appends events (with documents, e-mails, jobs) to existing requests, atomically.
     async fn record(&self, records: &SubmissionRecords) -> StoreResult<()>;
 

@@ -16,6 +16,15 @@ pub enum AppError {
     /// The request is malformed; the text is French and shown to the user.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A state change without a valid anti-CSRF token.
+    #[error("invalid CSRF token")]
+    Csrf,
+    /// Too many attempts (login throttling); the text says when to retry.
+    #[error("too many requests")]
+    TooManyRequests(String),
+    /// The page needs a logged-in citizen; the value is where to come back after login.
+    #[error("login required")]
+    LoginRequired(String),
     /// The database cannot be reached right now.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -68,6 +77,21 @@ impl IntoResponse for AppError {
                 "Page introuvable",
                 "La page demandée n'existe pas ou plus. Vérifiez l'adresse, ou revenez à l'accueil.",
             ),
+            Self::Csrf => error_page(
+                StatusCode::FORBIDDEN,
+                "Formulaire expiré",
+                "Pour votre sécurité, ce formulaire n'est plus valide : il a peut-être été ouvert \
+                 il y a longtemps, ou avant une connexion. Revenez à la page précédente, \
+                 rechargez-la puis envoyez-la à nouveau ; les réponses déjà enregistrées sont conservées.",
+            ),
+            Self::TooManyRequests(message) => {
+                error_page(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives", &message)
+            }
+            Self::LoginRequired(back) => {
+                let target =
+                    format!("/compte/connexion?retour={}", crate::pages::url_encode(&back));
+                (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, target)]).into_response()
+            }
             Self::BadRequest(message) => {
                 error_page(StatusCode::BAD_REQUEST, "Demande incorrecte", &message)
             }

@@ -7,18 +7,24 @@
 
 #![forbid(unsafe_code)]
 
+mod ack;
 mod assets;
 mod error;
+mod files;
+mod forms;
 mod host;
+mod mail;
 mod metrics;
 mod pages;
 pub mod password;
 mod security;
+mod session;
 mod state;
 
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use error::AppError;
@@ -37,7 +43,47 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}", get(pages::tenant::redirect_to_slash))
         .route("/{tenant}/", get(pages::tenant::tenant_home))
         .route("/{tenant}/theme.css", get(pages::tenant::theme_css))
+        .route("/{tenant}/demarches", get(pages::catalogue::search))
+        .route("/{tenant}/demarches/{service}", get(pages::catalogue::service_page))
+        .route("/{tenant}/demarches/{service}/commencer", post(pages::demarche::start))
+        .route(
+            "/{tenant}/brouillons/{draft}/etape/{step}",
+            get(pages::demarche::step_form)
+                .post(pages::demarche::step_submit)
+                .layer(DefaultBodyLimit::max(pages::demarche::MAX_BODY)),
+        )
+        .route("/{tenant}/brouillons/{draft}/recapitulatif", get(pages::demarche::summary))
+        .route("/{tenant}/brouillons/{draft}/envoyer", post(pages::demarche::submit))
+        .route("/{tenant}/brouillons/{draft}/supprimer", post(pages::demarche::delete))
+        .route("/compte/", get(pages::mine::home))
+        .route("/compte", get(|| async { axum::response::Redirect::permanent("/compte/") }))
+        .route("/compte/inscription", get(pages::account::signup_form).post(pages::account::signup))
+        .route("/compte/verifier", post(pages::account::resend_verification))
+        .route("/compte/verifier/{token}", get(pages::account::verify_email))
+        .route("/compte/connexion", get(pages::account::login_form).post(pages::account::login))
+        .route("/compte/deconnexion", post(pages::account::logout))
+        .route(
+            "/compte/mot-de-passe-oublie",
+            get(pages::account::forgot_form).post(pages::account::forgot),
+        )
+        .route(
+            "/compte/nouveau-mot-de-passe/{token}",
+            get(pages::account::reset_form).post(pages::account::reset),
+        )
+        .route("/compte/profil", get(pages::account::profile_form).post(pages::account::profile))
+        .route("/compte/export", get(pages::account::export))
+        .route("/compte/suppression", get(pages::account::delete_form).post(pages::account::delete))
+        .route("/compte/demandes/{id}", get(pages::mine::show))
+        .route(
+            "/compte/demandes/{id}/messages",
+            post(pages::mine::post_message).layer(DefaultBodyLimit::max(pages::demarche::MAX_BODY)),
+        )
+        .route("/compte/demandes/{id}/documents/{doc}", get(pages::mine::document))
+        .route("/compte/fichiers/{id}", get(pages::mine::file))
+        .route("/demo/courriels", get(pages::demo::emails))
+        .route("/demo/courriels/{id}", get(pages::demo::email))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state.clone());
 

@@ -22,6 +22,12 @@ pub struct WebConfig {
     pub metrics_token: Option<String>,
     /// Demo mode: demo-only pages are reachable.
     pub demo: bool,
+    /// Base URL for links in e-mails (the public URL, or the listening address).
+    pub base_url: String,
+    /// Where uploaded files are stored (content-addressed).
+    pub files_dir: std::path::PathBuf,
+    /// Domain of generated Message-IDs.
+    pub mail_domain: String,
 }
 
 impl Default for WebConfig {
@@ -36,6 +42,9 @@ impl Default for WebConfig {
             ],
             metrics_token: None,
             demo: false,
+            base_url: "http://127.0.0.1:8080".to_owned(),
+            files_dir: std::env::temp_dir().join("guichet-files"),
+            mail_domain: "guichet.localhost".to_owned(),
         }
     }
 }
@@ -52,17 +61,21 @@ pub struct AppState {
     /// Counters of the in-process job runner (empty when jobs run elsewhere).
     pub job_stats: Arc<JobStats>,
     pub(crate) domains: Arc<DomainCache>,
+    /// Uploaded files.
+    pub files: crate::files::FileStore,
 }
 
 impl AppState {
     /// Assembles the state.
     pub fn new(store: Arc<dyn Store>, config: WebConfig, job_stats: Arc<JobStats>) -> Self {
+        let files = crate::files::FileStore::new(config.files_dir.clone());
         Self {
             store,
             config: Arc::new(config),
             metrics: Arc::new(HttpMetrics::default()),
             job_stats,
             domains: Arc::new(DomainCache::default()),
+            files,
         }
     }
 }

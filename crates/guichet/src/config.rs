@@ -37,6 +37,37 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub jobs: JobSettings,
+    pub email: EmailSettings,
+}
+
+/// `[email]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSettings {
+    /// `file` (writes .eml files in `<data_dir>/mails`, the default) or `smtp`.
+    pub transport: EmailTransport,
+    /// The `From` of every message.
+    pub from: String,
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required` or `smtps://user:pass@host:465`.
+    pub smtp_url: Option<Secret>,
+}
+
+/// How e-mail leaves.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    File,
+    Smtp,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            transport: EmailTransport::File,
+            from: "Guichet <ne-pas-repondre@guichet.localhost>".to_owned(),
+            smtp_url: None,
+        }
+    }
 }
 
 /// `[database]`
@@ -108,6 +139,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             log: LogSettings::default(),
             jobs: JobSettings::default(),
+            email: EmailSettings::default(),
         }
     }
 }
@@ -225,6 +257,21 @@ impl Settings {
         if let Some(v) = get("GUICHET_LOG_LEVEL") {
             self.log.level = v;
         }
+        if let Some(v) = get("GUICHET_EMAIL_TRANSPORT") {
+            self.email.transport = match v.as_str() {
+                "file" => EmailTransport::File,
+                "smtp" => EmailTransport::Smtp,
+                other => {
+                    bail!("GUICHET_EMAIL_TRANSPORT {other:?} is neither \"file\" nor \"smtp\"")
+                }
+            };
+        }
+        if let Some(v) = get("GUICHET_EMAIL_FROM") {
+            self.email.from = v;
+        }
+        if let Some(v) = get("GUICHET_SMTP_URL") {
+            self.email.smtp_url = Some(Secret(v));
+        }
         if let Some(v) = get("GUICHET_JOBS_IN_PROCESS") {
             self.jobs.in_process = parse_bool(&v).context("GUICHET_JOBS_IN_PROCESS")?;
         }
@@ -237,6 +284,12 @@ impl Settings {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             bail!("http.public_url {url:?} must start with http:// or https://");
+        }
+        if self.email.transport == EmailTransport::Smtp && self.email.smtp_url.is_none() {
+            bail!("email.transport is \"smtp\" but email.smtp_url (GUICHET_SMTP_URL) is not set");
+        }
+        if !self.email.from.contains('@') {
+            bail!("email.from {:?} is not an address", self.email.from);
         }
         if self.jobs.retention_days < 1 {
             bail!("jobs.retention_days must be at least 1");
@@ -271,17 +324,19 @@ impl Settings {
         redact_url(&self.database_url())
     }
 
+    /// The public URL's host name, for Message-IDs.
+    pub fn public_host(&self) -> Option<String> {
+        let url = self.http.public_url.as_ref()?;
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    }
+
     /// Host names that are the platform itself.
     pub fn platform_hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> =
             ["localhost", "127.0.0.1", "[::1]"].iter().map(|h| (*h).to_owned()).collect();
-        if let Some(url) = &self.http.public_url {
-            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-            let host = rest.split(['/', ':']).next().unwrap_or("");
-            if !host.is_empty() {
-                hosts.push(host.to_ascii_lowercase());
-            }
-        }
+        hosts.extend(self.public_host());
         hosts.extend(self.http.platform_hosts.iter().map(|h| h.to_ascii_lowercase()));
         hosts
     }

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use guichet_jobs::{PurgeJobs, Registry, Runner, RunnerConfig};
+use guichet_channels::{FileMailer, Mailer, SmtpMailer};
+use guichet_jobs::{PurgeJobs, PurgeSessions, Registry, Runner, RunnerConfig, SendEmail};
 use guichet_store::{ImportOutcome, Store};
 use guichet_store_postgres::{PgOptions, PgStore};
 use guichet_store_sqlite::{SqliteOptions, SqliteStore};
 use guichet_web::{AppState, WebConfig};
 use tokio::sync::watch;
 
-use crate::config::{Backend, LogFormat, Overrides, Settings};
+use crate::config::{Backend, EmailTransport, LogFormat, Overrides, Settings};
 use crate::demo;
 
 /// The subcommand.
@@ -65,10 +66,32 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let registry = Registry::new().every(
-        time::Duration::hours(1),
-        PurgeJobs { retention: time::Duration::days(settings.jobs.retention_days) },
-    );
+    let mailer: Arc<dyn Mailer> = match settings.email.transport {
+        EmailTransport::File => {
+            let dir = settings.data_dir.join("mails");
+            Arc::new(
+                FileMailer::new(&dir)
+                    .with_context(|| format!("cannot create mail directory {}", dir.display()))?,
+            )
+        }
+        EmailTransport::Smtp => {
+            let url =
+                settings.email.smtp_url.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
+            Arc::new(
+                SmtpMailer::from_url(&url).map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?,
+            )
+        }
+    };
+    if mode == Mode::Serve && settings.email.transport == EmailTransport::File {
+        tracing::warn!(dir = %settings.data_dir.join("mails").display(), "e-mails are written to files, not sent: set email.transport = \"smtp\" in production");
+    }
+    let registry = Registry::new()
+        .every(
+            time::Duration::hours(1),
+            PurgeJobs { retention: time::Duration::days(settings.jobs.retention_days) },
+        )
+        .every(time::Duration::hours(1), PurgeSessions)
+        .with(SendEmail { mailer, from: settings.email.from.clone() });
     let runner_config = RunnerConfig {
         poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms.max(10)),
         ..RunnerConfig::default()
@@ -100,6 +123,13 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
         platform_hosts: settings.platform_hosts(),
         metrics_token: settings.http.metrics_token.as_ref().map(|s| s.expose().to_owned()),
         demo: mode == Mode::Demo,
+        base_url: settings
+            .http
+            .public_url
+            .clone()
+            .map_or_else(|| format!("http://{address}"), |u| u.trim_end_matches('/').to_owned()),
+        files_dir: settings.data_dir.join("files"),
+        mail_domain: settings.public_host().unwrap_or_else(|| "guichet.localhost".to_owned()),
     };
     let state = AppState::new(store.clone(), web, runner.stats());
     let app = guichet_web::router(state);
@@ -111,7 +141,7 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
     }
 
     tokio::spawn(forward_signals(stop_tx));
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stopped(stop_rx))
         .await
         .context("the HTTP server stopped unexpectedly")?;
@@ -193,6 +223,10 @@ fn print_demo_banner(url: &str, settings: &Settings, backend: &str) {
     for (who, email) in demo::logins() {
         println!("  {who:<42} {email}");
     }
+    println!(
+        "Courriels (écrits dans {}) : {url}demo/courriels",
+        settings.data_dir.join("mails").display()
+    );
     println!("Arrêt : Ctrl+C");
     println!();
 }

@@ -25,7 +25,8 @@ pub(crate) async fn platform_home(State(state): State<AppState>) -> Result<Respo
     let roots = state.store.list_root_tenants().await?;
     let mut groups = Vec::with_capacity(roots.len());
     for root in roots {
-        let members = state.store.list_member_tenants(root.id).await?;
+        let mut members = state.store.list_member_tenants(root.id).await?;
+        members.sort_by_key(|m| crate::pages::collation_key(&m.name));
         groups.push(Group { root, members });
     }
     let layout = Layout::platform("Accueil", &state.config.platform_name);

@@ -1,6 +1,11 @@
 //! Page handlers, one module per resource; each page's template struct lives beside its handler.
 
+pub(crate) mod account;
+pub(crate) mod catalogue;
+pub(crate) mod demarche;
+pub(crate) mod demo;
 pub(crate) mod home;
+pub(crate) mod mine;
 pub(crate) mod ops;
 pub(crate) mod tenant;
 
@@ -56,6 +61,53 @@ pub(crate) fn tenant_base(tenant: &Tenant, domain: Option<&DomainTenant>) -> Str
     match domain {
         Some(_) => String::new(),
         None => format!("/{}", tenant.slug),
+    }
+}
+
+/// A sort key for French names: accents folded and case ignored, so "Épinay" sorts among the
+/// E's and not after "Villeneuve" as byte order would have it.
+pub(crate) fn collation_key(name: &str) -> String {
+    name.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'â' | 'ä' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' => 'i',
+            'ô' | 'ö' => 'o',
+            'ù' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ÿ' => 'y',
+            '-' | '\'' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// Percent-encodes a query-string value.
+pub(crate) fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A safe local return path: only same-site absolute paths, never `//host` or a URL.
+pub(crate) fn safe_return(path: Option<&str>) -> String {
+    match path {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.contains("://") =>
+        {
+            p.to_owned()
+        }
+        _ => "/compte/".to_owned(),
     }
 }
 

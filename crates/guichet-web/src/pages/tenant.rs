@@ -22,6 +22,9 @@ pub(crate) async fn load_tenant(state: &AppState, slug: &str) -> Result<Tenant, 
 #[template(path = "tenant_home.html")]
 struct TenantHome {
     layout: Layout,
+    base: String,
+    query: String,
+    groups: Vec<crate::pages::catalogue::Group>,
     tenant: Tenant,
     parent: Option<(Tenant, String)>,
     members: Vec<(Tenant, String)>,
@@ -53,9 +56,12 @@ pub(crate) async fn tenant_home(
             let href = format!("/{}/", m.slug);
             (m, href)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut members = members;
+    members.sort_by_key(|(m, _)| crate::pages::collation_key(&m.name));
+    let groups = crate::pages::catalogue::catalogue(&state, &tenant, "").await?;
     let layout = Layout::tenant("Accueil", &tenant, &base);
-    render(&TenantHome { layout, tenant, parent, members })
+    render(&TenantHome { layout, base, query: String::new(), groups, tenant, parent, members })
 }
 
 /// `GET /{tenant}` → `/{tenant}/` (relative links need the trailing slash).

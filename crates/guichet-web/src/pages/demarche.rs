@@ -1,0 +1,743 @@
+//! Filling a service's form: a draft per citizen and service, one page at a time, every step
+//! an ordinary form POST (no JavaScript needed), the server validating each page; then a
+//! summary, and the submission with its legal acknowledgement.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use guichet_domain::form::{
+    Answers, Field, FieldError, FieldKind, FileKind, FileRef, FormDefinition, RawInput,
+};
+use guichet_domain::request::{ActorKind, Channel, status};
+use guichet_domain::{CitizenId, DraftId, EventId, FileId, RequestId};
+use guichet_store::{
+    Citizen, Draft, FileRecord, NewEvent, NewRequest, Service, SubmissionRecords, Tenant,
+};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::ack::{self, Ack, AckKind};
+use crate::forms::FormFields;
+use crate::host::DomainTenant;
+use crate::pages::account::require_citizen;
+use crate::pages::catalogue::find_offered;
+use crate::pages::tenant::load_tenant;
+use crate::pages::{Layout, render, tenant_base};
+use crate::session::Visitor;
+use crate::{AppError, AppState};
+
+/// Largest request body of a form page (several files).
+pub(crate) const MAX_BODY: usize = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------- reading bodies with files
+
+/// What a form page POST carried.
+pub(crate) struct Posted {
+    pub raw: RawInput,
+    pub files: BTreeMap<String, Vec<FileRef>>,
+    pub file_errors: Vec<FieldError>,
+}
+
+impl Posted {
+    pub fn get(&self, name: &str) -> &str {
+        self.raw.get(name).and_then(|v| v.first()).map_or("", |s| s.trim())
+    }
+}
+
+fn file_name(raw: Option<&str>) -> String {
+    let name = raw.unwrap_or("fichier").rsplit(['/', '\\']).next().unwrap_or("fichier");
+    let clean: String = name.chars().filter(|c| !c.is_control()).take(150).collect();
+    if clean.trim().is_empty() { "fichier".to_owned() } else { clean }
+}
+
+/// Reads a URL-encoded or multipart body. Files are checked against their field (type by
+/// content, size) and stored; refused files become field errors, never a lost page.
+pub(crate) async fn read_posted(
+    state: &AppState,
+    request: Request,
+    fields: &[&Field],
+    citizen: CitizenId,
+) -> Result<Posted, AppError> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let FormFields(raw) = FormFields::from_request(request, state).await?;
+        return Ok(Posted { raw, files: BTreeMap::new(), file_errors: Vec::new() });
+    }
+    let too_big = || {
+        AppError::BadRequest(format!(
+            "L'envoi dépasse la taille maximale autorisée ({} Mo en tout). Vos réponses précédentes sont conservées : revenez en arrière et joignez des fichiers plus légers.",
+            MAX_BODY / 1024 / 1024
+        ))
+    };
+    let mut mp = Multipart::from_request(request, state).await.map_err(|_| too_big())?;
+    let mut posted =
+        Posted { raw: RawInput::new(), files: BTreeMap::new(), file_errors: Vec::new() };
+    while let Some(mut part) = mp.next_field().await.map_err(|_| too_big())? {
+        let name = part.name().unwrap_or("").to_owned();
+        let Some(field) =
+            part.file_name().is_some().then(|| fields.iter().find(|f| f.key == name)).flatten()
+        else {
+            if part.file_name().is_some() {
+                // A file for a field that is not on this page: drain and ignore it.
+                while part.chunk().await.map_err(|_| too_big())?.is_some() {}
+                continue;
+            }
+            let text = part.text().await.map_err(|_| too_big())?;
+            posted.raw.entry(name).or_default().push(text);
+            continue;
+        };
+        let FieldKind::File { accept, max_size_mb, .. } = &field.kind else {
+            while part.chunk().await.map_err(|_| too_big())?.is_some() {}
+            continue;
+        };
+        let original = file_name(part.file_name());
+        let max = usize::try_from(*max_size_mb).unwrap_or(10) * 1024 * 1024;
+        let mut bytes = Vec::new();
+        let mut oversized = false;
+        while let Some(chunk) = part.chunk().await.map_err(|_| too_big())? {
+            if bytes.len() + chunk.len() > max {
+                oversized = true;
+                bytes.clear();
+                continue;
+            }
+            if !oversized {
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+        if oversized {
+            posted.file_errors.push(FieldError {
+                key: field.key.clone(),
+                message: format!("« {} » : le fichier « {original} » dépasse la taille maximale de {max_size_mb} Mo.", field.label),
+            });
+            continue;
+        }
+        if bytes.is_empty() {
+            continue; // no file chosen
+        }
+        let accepted = FileKind::sniff(&bytes).filter(|(kind, _)| accept.contains(kind));
+        let Some((_, mime)) = accepted else {
+            let labels: Vec<&str> = accept.iter().map(|k| k.label()).collect();
+            posted.file_errors.push(FieldError {
+                key: field.key.clone(),
+                message: format!(
+                    "« {} » : le fichier « {original} » n'est pas d'un format accepté ({}).",
+                    field.label,
+                    labels.join(" ou ")
+                ),
+            });
+            continue;
+        };
+        let sha = state.files.put(&bytes).await.map_err(|e| AppError::Internal(e.into()))?;
+        let record = FileRecord {
+            id: FileId::new(),
+            sha256: sha,
+            size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            content_type: mime.to_owned(),
+            original_name: original.clone(),
+            citizen_id: Some(citizen),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        state.store.add_file(&record).await?;
+        posted.files.entry(field.key.clone()).or_default().push(FileRef {
+            id: record.id.to_string(),
+            name: original,
+            size: bytes.len() as u64,
+            content_type: mime.to_owned(),
+        });
+    }
+    Ok(posted)
+}
+
+// ---------------------------------------------------------------- field views
+
+pub(crate) struct OptionView {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// A field ready for the template.
+pub(crate) struct FieldView {
+    pub key: String,
+    pub label: String,
+    pub kind: &'static str,
+    pub input_type: &'static str,
+    pub required: bool,
+    pub help: Option<String>,
+    pub text: String,
+    pub value: String,
+    pub options: Vec<OptionView>,
+    pub street: String,
+    pub postcode: String,
+    pub city: String,
+    pub files: Vec<FileRef>,
+    pub accept: String,
+    pub multiple: bool,
+    pub max_size_mb: u32,
+    pub error: Option<String>,
+    pub condition: Option<String>,
+}
+
+impl FieldView {
+    /// `aria-describedby` ids.
+    pub fn described_by(&self) -> String {
+        let mut ids = Vec::new();
+        if self.help.is_some() {
+            ids.push(format!("{}-hint", self.key));
+        }
+        if self.condition.is_some() {
+            ids.push(format!("{}-condition", self.key));
+        }
+        if self.error.is_some() {
+            ids.push(format!("{}-error", self.key));
+        }
+        ids.join(" ")
+    }
+}
+
+fn condition_text(form: &FormDefinition, field: &Field) -> Option<String> {
+    let c = field.condition.as_ref()?;
+    let source = form.field(&c.field)?;
+    let labels: Vec<String> = c
+        .one_of
+        .iter()
+        .map(|v| match &source.kind {
+            FieldKind::Choice { options } | FieldKind::MultipleChoice { options } => {
+                options.iter().find(|o| &o.value == v).map_or(v.clone(), |o| o.label.clone())
+            }
+            FieldKind::YesNo => if v == "oui" { "Oui" } else { "Non" }.to_owned(),
+            _ => v.clone(),
+        })
+        .collect();
+    Some(format!(
+        "À remplir seulement si vous avez répondu « {} » à la question « {} ».",
+        labels.join(" » ou « "),
+        source.label
+    ))
+}
+
+fn views(
+    form: &FormDefinition,
+    page: usize,
+    answers: &Answers,
+    raw: Option<&RawInput>,
+    errors: &[FieldError],
+) -> Vec<FieldView> {
+    let Some(p) = form.pages.get(page) else { return Vec::new() };
+    let raw_first = |k: &str| raw.and_then(|r| r.get(k)).and_then(|v| v.first()).cloned();
+    p.fields
+        .iter()
+        .map(|f| {
+            let stored = answers.get(&f.key);
+            let stored_text = match stored {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => {
+                    let x = n.as_f64().unwrap_or(0.0);
+                    if x.fract() == 0.0 { format!("{x:.0}") } else { x.to_string() }
+                }
+                _ => String::new(),
+            };
+            let value = raw_first(&f.key).unwrap_or(stored_text);
+            let (kind, input_type) = match &f.kind {
+                FieldKind::Text { .. } => ("input", "text"),
+                FieldKind::LongText { .. } => ("textarea", ""),
+                FieldKind::Email => ("input", "email"),
+                FieldKind::Phone => ("input", "tel"),
+                FieldKind::Number { .. } => ("input", "text"),
+                FieldKind::Date => ("input", "date"),
+                FieldKind::Choice { .. } => ("radio", ""),
+                FieldKind::MultipleChoice { .. } => ("checkbox", ""),
+                FieldKind::YesNo => ("radio", ""),
+                FieldKind::Address => ("address", ""),
+                FieldKind::File { .. } => ("file", ""),
+                FieldKind::Title => ("title", ""),
+                FieldKind::Comment { .. } => ("comment", ""),
+            };
+            let chosen: Vec<String> = match raw.and_then(|r| r.get(&f.key)) {
+                Some(v) => v.clone(),
+                None => match stored {
+                    Some(Value::String(s)) => vec![s.clone()],
+                    Some(Value::Array(a)) => {
+                        a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()
+                    }
+                    _ => Vec::new(),
+                },
+            };
+            let options = match &f.kind {
+                FieldKind::Choice { options } | FieldKind::MultipleChoice { options } => options
+                    .iter()
+                    .map(|o| OptionView {
+                        checked: chosen.contains(&o.value),
+                        value: o.value.clone(),
+                        label: o.label.clone(),
+                    })
+                    .collect(),
+                FieldKind::YesNo => [("oui", "Oui"), ("non", "Non")]
+                    .into_iter()
+                    .map(|(v, l)| OptionView {
+                        checked: chosen.iter().any(|c| c == v),
+                        value: v.into(),
+                        label: l.into(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let part = |sub: &str| {
+                raw_first(&format!("{}.{sub}", f.key))
+                    .or_else(|| {
+                        stored.and_then(|s| s.get(sub)).and_then(Value::as_str).map(str::to_owned)
+                    })
+                    .unwrap_or_default()
+            };
+            let files: Vec<FileRef> = stored
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| serde_json::from_value(x.clone()).ok()).collect())
+                .unwrap_or_default();
+            let (accept, multiple, max_size_mb) = match &f.kind {
+                FieldKind::File { accept, multiple, max_size_mb } => (
+                    accept
+                        .iter()
+                        .map(|k| match k {
+                            FileKind::Pdf => "application/pdf,.pdf",
+                            FileKind::Image => "image/jpeg,image/png,.jpg,.jpeg,.png",
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    *multiple,
+                    *max_size_mb,
+                ),
+                _ => (String::new(), false, 0),
+            };
+            FieldView {
+                key: f.key.clone(),
+                label: f.label.clone(),
+                kind,
+                input_type,
+                required: f.required,
+                help: f.help.clone(),
+                text: match &f.kind {
+                    FieldKind::Comment { text } => text.clone(),
+                    _ => String::new(),
+                },
+                value,
+                options,
+                street: part("street"),
+                postcode: part("postcode"),
+                city: part("city"),
+                files,
+                accept,
+                multiple,
+                max_size_mb,
+                error: errors.iter().find(|e| e.key == f.key).map(|e| e.message.clone()),
+                condition: condition_text(form, f),
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- loading
+
+struct Ctx {
+    tenant: Tenant,
+    base: String,
+    citizen: Citizen,
+    draft: Draft,
+    service: Service,
+}
+
+async fn load(
+    state: &AppState,
+    visitor: &Visitor,
+    slug: &str,
+    draft: &str,
+    domain: Option<&DomainTenant>,
+    back: &str,
+) -> Result<Ctx, AppError> {
+    let tenant = load_tenant(state, slug).await?;
+    let base = tenant_base(&tenant, domain);
+    let citizen = require_citizen(state, visitor, back).await?;
+    let id: DraftId = draft.parse().map_err(|_| AppError::NotFound)?;
+    // Another citizen's draft, or one started on another portal, does not exist here.
+    let draft = state.store.get_draft(id, citizen.id).await?.ok_or(AppError::NotFound)?;
+    if draft.portal_tenant_id != tenant.id {
+        return Err(AppError::NotFound);
+    }
+    let service = state.store.get_service(draft.service_id).await?;
+    Ok(Ctx { tenant, base, citizen, draft, service })
+}
+
+fn step_href(base: &str, draft: DraftId, page: usize) -> String {
+    format!("{base}/brouillons/{draft}/etape/{}", page + 1)
+}
+
+fn parse_step(step: &str, form: &FormDefinition, answers: &Answers) -> Result<usize, AppError> {
+    let n: usize = step.parse().map_err(|_| AppError::NotFound)?;
+    let index = n.checked_sub(1).ok_or(AppError::NotFound)?;
+    if form.visible_pages(answers).contains(&index) { Ok(index) } else { Err(AppError::NotFound) }
+}
+
+// ---------------------------------------------------------------- handlers
+
+/// `POST /{tenant}/demarches/{service}/commencer`
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, service_slug)): Path<(String, String)>,
+    domain: Option<Extension<DomainTenant>>,
+    form: FormFields,
+) -> Result<Response, AppError> {
+    let tenant = load_tenant(&state, &slug).await?;
+    let base = tenant_base(&tenant, domain.as_deref());
+    let citizen =
+        require_citizen(&state, &visitor, &format!("/{}/demarches/{service_slug}", tenant.slug))
+            .await?;
+    visitor.check_csrf(form.get("_csrf"))?;
+    let service = find_offered(&state, &tenant, &service_slug).await?;
+    let answers = Answers::new();
+    let first = service.form.visible_pages(&answers).first().copied().unwrap_or(0);
+    let draft = Draft {
+        id: DraftId::new(),
+        citizen_id: citizen.id,
+        service_id: service.id,
+        portal_tenant_id: tenant.id,
+        answers,
+        page: i32::try_from(first).unwrap_or(0),
+        updated_at: OffsetDateTime::now_utc(),
+    };
+    state.store.save_draft(&draft).await?;
+    Ok(Redirect::to(&step_href(&base, draft.id, first)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "demarche/step.html")]
+struct StepPage {
+    layout: Layout,
+    base: String,
+    csrf: String,
+    service: Service,
+    draft: DraftId,
+    step: usize,
+    position: usize,
+    total: usize,
+    page_title: String,
+    fields: Vec<FieldView>,
+    errors: Vec<FieldError>,
+    multipart: bool,
+    has_previous: bool,
+}
+
+async fn render_step(
+    state: &AppState,
+    visitor: &Visitor,
+    ctx: &Ctx,
+    page: usize,
+    raw: Option<&RawInput>,
+    errors: Vec<FieldError>,
+) -> Result<Response, AppError> {
+    let form = &ctx.service.form;
+    let visible = form.visible_pages(&ctx.draft.answers);
+    let position = visible.iter().position(|p| *p == page).unwrap_or(0) + 1;
+    let fields = views(form, page, &ctx.draft.answers, raw, &errors);
+    let multipart = fields.iter().any(|f| f.kind == "file");
+    let title = form.pages.get(page).map_or_else(String::new, |p| p.title.clone());
+    let layout_title = if errors.is_empty() {
+        format!("{} – étape {position} sur {}", ctx.service.title, visible.len())
+    } else {
+        format!("Erreur – {} – étape {position} sur {}", ctx.service.title, visible.len())
+    };
+    let page_view = StepPage {
+        layout: Layout::tenant(layout_title, &ctx.tenant, &ctx.base),
+        base: ctx.base.clone(),
+        csrf: visitor.csrf(state).await?,
+        service: ctx.service.clone(),
+        draft: ctx.draft.id,
+        step: page + 1,
+        position,
+        total: visible.len(),
+        page_title: title,
+        fields,
+        multipart,
+        has_previous: form.previous_page(page, &ctx.draft.answers).is_some(),
+        errors,
+    };
+    render(&page_view)
+}
+
+/// `GET /{tenant}/brouillons/{draft}/etape/{n}`
+pub(crate) async fn step_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, draft, step)): Path<(String, String, String)>,
+    domain: Option<Extension<DomainTenant>>,
+) -> Result<Response, AppError> {
+    let back = format!("/{slug}/brouillons/{draft}/etape/{step}");
+    let ctx = load(&state, &visitor, &slug, &draft, domain.as_deref(), &back).await?;
+    let page = parse_step(&step, &ctx.service.form, &ctx.draft.answers)?;
+    render_step(&state, &visitor, &ctx, page, None, Vec::new()).await
+}
+
+/// `POST /{tenant}/brouillons/{draft}/etape/{n}`: validates and saves the page, then goes to
+/// the next page, the previous one, the summary, or back to the account ("finish later").
+pub(crate) async fn step_submit(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, draft, step)): Path<(String, String, String)>,
+    domain: Option<Extension<DomainTenant>>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let back = format!("/{slug}/brouillons/{draft}/etape/{step}");
+    let mut ctx = load(&state, &visitor, &slug, &draft, domain.as_deref(), &back).await?;
+    let page = parse_step(&step, &ctx.service.form, &ctx.draft.answers)?;
+    let fields: Vec<&Field> = ctx.service.form.pages[page].fields.iter().collect();
+    let posted = read_posted(&state, request, &fields, ctx.citizen.id).await?;
+    visitor.check_csrf(posted.get("_csrf"))?;
+    let action = posted.get("action").to_owned();
+    let mut errors =
+        ctx.service.form.apply_page(page, &posted.raw, &posted.files, &mut ctx.draft.answers);
+    // A refused file and an error on the same field: the file's message says more.
+    for fe in posted.file_errors {
+        errors.retain(|e| e.key != fe.key);
+        errors.push(fe);
+    }
+    // Order errors as the fields appear.
+    errors.sort_by_key(|e| fields.iter().position(|f| f.key == e.key).unwrap_or(usize::MAX));
+    ctx.draft.page = i32::try_from(page).unwrap_or(0);
+    ctx.draft.updated_at = OffsetDateTime::now_utc();
+    // Valid answers are saved even when others are refused: nothing valid is lost.
+    state.store.save_draft(&ctx.draft).await?;
+
+    if action == "precedent" {
+        let target = ctx.service.form.previous_page(page, &ctx.draft.answers).unwrap_or(page);
+        return Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, target)).into_response());
+    }
+    if !errors.is_empty() {
+        let response = render_step(&state, &visitor, &ctx, page, Some(&posted.raw), errors).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, response).into_response());
+    }
+    if action == "enregistrer" {
+        return Ok(Redirect::to("/compte/?brouillon=1").into_response());
+    }
+    match ctx.service.form.next_page(page, &ctx.draft.answers) {
+        Some(next) => Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, next)).into_response()),
+        None => {
+            Ok(Redirect::to(&format!("{}/brouillons/{}/recapitulatif", ctx.base, ctx.draft.id))
+                .into_response())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "demarche/summary.html")]
+struct SummaryPage {
+    layout: Layout,
+    base: String,
+    csrf: String,
+    service: Service,
+    draft: DraftId,
+    sections: Vec<(String, usize, Vec<(String, String)>)>,
+    verified: bool,
+    email: String,
+}
+
+/// `GET /{tenant}/brouillons/{draft}/recapitulatif`
+pub(crate) async fn summary(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, draft)): Path<(String, String)>,
+    domain: Option<Extension<DomainTenant>>,
+) -> Result<Response, AppError> {
+    let back = format!("/{slug}/brouillons/{draft}/recapitulatif");
+    let mut ctx = load(&state, &visitor, &slug, &draft, domain.as_deref(), &back).await?;
+    if let Err(page) = ctx.service.form.check_complete(&mut ctx.draft.answers) {
+        return Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, page)).into_response());
+    }
+    let form = &ctx.service.form;
+    let visible = form.visible_pages(&ctx.draft.answers);
+    let sections = form
+        .summary(&ctx.draft.answers)
+        .into_iter()
+        .zip(visible)
+        .map(|((title, rows), page)| (title, page + 1, rows))
+        .collect();
+    render(&SummaryPage {
+        layout: Layout::tenant(
+            format!("Récapitulatif – {}", ctx.service.title),
+            &ctx.tenant,
+            &ctx.base,
+        ),
+        base: ctx.base.clone(),
+        csrf: visitor.csrf(&state).await?,
+        draft: ctx.draft.id,
+        sections,
+        verified: ctx.citizen.email_verified_at.is_some(),
+        email: ctx.citizen.email.to_string(),
+        service: ctx.service,
+    })
+}
+
+/// `POST /{tenant}/brouillons/{draft}/envoyer`: submits the draft. A second POST of the same
+/// draft (double click, replay) finds the request already made and shows it.
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, draft)): Path<(String, String)>,
+    domain: Option<Extension<DomainTenant>>,
+    form: FormFields,
+) -> Result<Response, AppError> {
+    let back = format!("/{slug}/brouillons/{draft}/recapitulatif");
+    let citizen = require_citizen(&state, &visitor, &back).await?;
+    visitor.check_csrf(form.get("_csrf"))?;
+    let tenant = load_tenant(&state, &slug).await?;
+    let base = tenant_base(&tenant, domain.as_deref());
+    let draft_id: DraftId = draft.parse().map_err(|_| AppError::NotFound)?;
+    let Some(mut draft) = state.store.get_draft(draft_id, citizen.id).await? else {
+        // Already submitted (the draft is consumed by its submission), or never existed.
+        return match state.store.find_request_by_draft(draft_id, citizen.id).await? {
+            Some(request) => {
+                Ok(Redirect::to(&format!("/compte/demandes/{request}?envoye=1")).into_response())
+            }
+            None => Err(AppError::NotFound),
+        };
+    };
+    if draft.portal_tenant_id != tenant.id {
+        return Err(AppError::NotFound);
+    }
+    if citizen.email_verified_at.is_none() {
+        return Ok(
+            Redirect::to(&format!("{base}/brouillons/{draft_id}/recapitulatif")).into_response()
+        );
+    }
+    let service = state.store.get_service(draft.service_id).await?;
+    if let Err(page) = service.form.check_complete(&mut draft.answers) {
+        return Ok(Redirect::to(&step_href(&base, draft.id, page)).into_response());
+    }
+    let handler = state.store.get_tenant(service.tenant_id).await?;
+    // An EPCI service asked from a commune's portal is routed with that commune.
+    let commune = (handler.id != tenant.id).then(|| tenant.clone());
+    let now = OffsetDateTime::now_utc();
+    let area = ack::area_of(&[commune.as_ref().unwrap_or(&handler), &handler]);
+    let dates = ack::legal_dates(&service, now, area);
+    let kind = if service.prior_check { AckKind::Aee } else { AckKind::Are };
+    let name = format!("{} {}", citizen.profile.given_name, citizen.profile.family_name);
+    let request_id = RequestId::new();
+    let new = NewRequest {
+        id: request_id,
+        tenant_id: handler.id,
+        commune_tenant_id: commune.as_ref().map(|c| c.id),
+        service_id: service.id,
+        citizen_id: Some(citizen.id),
+        draft_id: Some(draft.id),
+        reference_prefix: service.reference_prefix.clone(),
+        channel: Channel::Web,
+        status: if service.prior_check { status::SUBMITTED } else { status::RECEIVED }.to_owned(),
+        answers: draft.answers.clone(),
+        submitter: json!({
+            "nom": citizen.profile.family_name,
+            "prenom": citizen.profile.given_name,
+            "courriel": citizen.email,
+            "telephone": citizen.profile.phone,
+            "adresse": {"voie": citizen.profile.street, "code_postal": citizen.profile.postcode, "commune": citizen.profile.city},
+        }),
+        submitted_at: now,
+        deemed_decision_on: dates.deemed,
+    };
+    // The acknowledgement needs the reference, which the store allocates inside the
+    // transaction: it is rendered there, so a request never exists without it.
+    let rendered = std::sync::Mutex::new(None::<AppError>);
+    let build = |reference: &str| {
+        let a = Ack {
+            kind,
+            reference,
+            subject: &service.title,
+            received_at: now,
+            handler: &handler,
+            citizen_name: &name,
+            dates: &dates,
+            area,
+            what: "votre demande",
+        };
+        match ack::render(&state, &a, citizen.email.as_str(), request_id) {
+            Ok((document, email)) => {
+                let event = |kind: &str, actor: ActorKind, data: Value| NewEvent {
+                    id: EventId::new(),
+                    tenant_id: handler.id,
+                    request_id: Some(request_id),
+                    at: now,
+                    actor_kind: actor,
+                    actor_id: (actor == ActorKind::Citizen).then(|| citizen.id.as_uuid()),
+                    channel: Channel::Web,
+                    kind: kind.to_owned(),
+                    citizen_visible: true,
+                    data,
+                };
+                let job = email.send_job(now);
+                SubmissionRecords {
+                    events: vec![
+                        event(
+                            "submitted",
+                            ActorKind::Citizen,
+                            json!({"reference": reference, "service": service.title}),
+                        ),
+                        event(
+                            "acknowledged",
+                            ActorKind::System,
+                            json!({"document": document.id, "kind": kind.as_str(), "email": email.id}),
+                        ),
+                    ],
+                    documents: vec![document],
+                    emails: vec![email],
+                    jobs: vec![job],
+                }
+            }
+            Err(e) => {
+                *rendered.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                SubmissionRecords::default()
+            }
+        }
+    };
+    // Render once outside the transaction first, so a template failure cannot commit a
+    // request without its acknowledgement.
+    let probe = Ack {
+        kind,
+        reference: "PROBE",
+        subject: &service.title,
+        received_at: now,
+        handler: &handler,
+        citizen_name: &name,
+        dates: &dates,
+        area,
+        what: "votre demande",
+    };
+    ack::render(&state, &probe, citizen.email.as_str(), request_id)?;
+    let submitted = state.store.submit_request(&new, &build).await?;
+    if let Some(e) = rendered.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    if submitted.created {
+        tracing::info!(request.id = %submitted.id, request.reference = %submitted.reference, channel = "web", "request submitted");
+    }
+    Ok(Redirect::to(&format!("/compte/demandes/{}?envoye=1", submitted.id)).into_response())
+}
+
+/// `POST /{tenant}/brouillons/{draft}/supprimer`
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, draft)): Path<(String, String)>,
+    form: FormFields,
+) -> Result<Response, AppError> {
+    let citizen = require_citizen(&state, &visitor, "/compte/").await?;
+    visitor.check_csrf(form.get("_csrf"))?;
+    let _ = load_tenant(&state, &slug).await?;
+    let id: DraftId = draft.parse().map_err(|_| AppError::NotFound)?;
+    state.store.delete_draft(id, citizen.id).await?;
+    Ok(Redirect::to("/compte/?brouillon_supprime=1").into_response())
+}

@@ -1,0 +1,205 @@
+//! Sessions and CSRF protection.
+//!
+//! A visitor's session lives in the database; the `guichet_session` cookie carries a random
+//! 256-bit token of which only the SHA-256 is stored, so a database leak does not leak live
+//! sessions. The cookie is `HttpOnly`, `SameSite=Lax` and `Secure` when the public URL is
+//! HTTPS, with `Path=/`: one login covers every portal of the platform (the EPCI's and each
+//! commune's), as the citizen expects.
+//!
+//! Anonymous visitors get a session only when a page needs one (a form to protect), so browsing
+//! the catalogue writes nothing. Every state-changing request carries the session's CSRF token
+//! in a hidden `_csrf` field (synchroniser token pattern); the token changes at login.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use guichet_domain::CitizenId;
+use guichet_domain::audit::{hex, sha256_hex};
+use guichet_store::Session;
+use password_hash::rand_core::{OsRng, RngCore};
+use time::{Duration, OffsetDateTime};
+
+use crate::{AppError, AppState};
+
+/// Cookie name.
+pub const COOKIE: &str = "guichet_session";
+
+/// Idle time after which a session ends.
+pub const IDLE: Duration = Duration::hours(2);
+
+/// Sessions are extended at most this often, so active browsing does not write on every click.
+const TOUCH_EVERY: Duration = Duration::minutes(5);
+
+/// A random token as 64 hex digits.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+#[derive(Default)]
+struct Inner {
+    session: Option<Session>,
+    set_cookie: Option<String>,
+}
+
+/// The current visitor, available to every handler.
+#[derive(Clone)]
+pub struct Visitor {
+    inner: Arc<Mutex<Inner>>,
+    secure: bool,
+}
+
+impl Visitor {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The logged-in citizen, if any.
+    pub fn citizen(&self) -> Option<CitizenId> {
+        self.lock().session.as_ref().and_then(|s| s.citizen_id)
+    }
+
+    /// The CSRF token for forms, creating an anonymous session if there is none yet.
+    pub async fn csrf(&self, state: &AppState) -> Result<String, AppError> {
+        if let Some(s) = &self.lock().session {
+            return Ok(s.csrf_token.clone());
+        }
+        self.start(state, None).await
+    }
+
+    /// Refuses a state change whose `_csrf` field does not match the session's token.
+    pub fn check_csrf(&self, token: &str) -> Result<(), AppError> {
+        let inner = self.lock();
+        let ok = inner.session.as_ref().is_some_and(|s| {
+            s.csrf_token.len() == token.len()
+                && s.csrf_token.bytes().zip(token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+        });
+        if ok { Ok(()) } else { Err(AppError::Csrf) }
+    }
+
+    /// Starts a new session (rotating the token: a session id seen before login is never the
+    /// one used after it); returns its CSRF token.
+    async fn start(
+        &self,
+        state: &AppState,
+        citizen: Option<CitizenId>,
+    ) -> Result<String, AppError> {
+        let token = random_token();
+        let now = OffsetDateTime::now_utc();
+        let session = Session {
+            token_hash: sha256_hex(token.as_bytes()),
+            citizen_id: citizen,
+            agent_id: None,
+            csrf_token: random_token(),
+            expires_at: now + IDLE,
+            last_seen_at: now,
+        };
+        state.store.create_session(&session).await?;
+        let csrf = session.csrf_token.clone();
+        let mut inner = self.lock();
+        inner.set_cookie = Some(cookie(&token, self.secure, false));
+        inner.session = Some(session);
+        Ok(csrf)
+    }
+
+    /// Logs a citizen in: ends the current session and starts an authenticated one.
+    pub async fn login(&self, state: &AppState, citizen: CitizenId) -> Result<(), AppError> {
+        let old = self.lock().session.take();
+        if let Some(old) = old {
+            state.store.delete_session(&old.token_hash).await?;
+        }
+        self.start(state, Some(citizen)).await.map(|_| ())
+    }
+
+    /// Logs out: ends the session and clears the cookie.
+    pub async fn logout(&self, state: &AppState) -> Result<(), AppError> {
+        let old = self.lock().session.take();
+        if let Some(old) = old {
+            state.store.delete_session(&old.token_hash).await?;
+        }
+        self.lock().set_cookie = Some(cookie("", self.secure, true));
+        Ok(())
+    }
+}
+
+fn cookie(value: &str, secure: bool, expire: bool) -> String {
+    let mut c = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if expire {
+        c.push_str("; Max-Age=0");
+    }
+    c
+}
+
+fn cookie_value(parts: &axum::http::HeaderMap) -> Option<String> {
+    parts
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == COOKIE && v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Middleware: loads the session named by the cookie and writes back a new cookie if the
+/// handler started or ended one.
+pub(crate) async fn layer(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let secure = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
+    let now = OffsetDateTime::now_utc();
+    let mut session = None;
+    if let Some(token) = cookie_value(request.headers()) {
+        let hash = sha256_hex(token.as_bytes());
+        match state.store.get_session(&hash, now).await {
+            Ok(Some(mut s)) => {
+                if now - s.last_seen_at > TOUCH_EVERY {
+                    s.expires_at = now + IDLE;
+                    s.last_seen_at = now;
+                    if let Err(e) = state.store.touch_session(&hash, s.expires_at, now).await {
+                        tracing::warn!(error = %e, "could not extend a session");
+                    }
+                }
+                session = Some(s);
+            }
+            Ok(None) => {}
+            Err(e) => return AppError::from(e).into_response(),
+        }
+    }
+    let visitor =
+        Visitor { inner: Arc::new(Mutex::new(Inner { session, set_cookie: None })), secure };
+    request.extensions_mut().insert(visitor.clone());
+    let mut response = next.run(request).await;
+    if let Some(c) = visitor.lock().set_cookie.take() {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    // Pages that depend on who is logged in must not be cached by shared caches.
+    if visitor.lock().session.is_some() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts.extensions.get::<Visitor>().cloned().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("session layer missing on this route"))
+        })
+    }
+}

@@ -509,14 +509,19 @@ pub(crate) async fn step_submit(
     }
     // Order errors as the fields appear.
     errors.sort_by_key(|e| fields.iter().position(|f| f.key == e.key).unwrap_or(usize::MAX));
-    ctx.draft.page = i32::try_from(page).unwrap_or(0);
+    // Where the citizen goes next, which is also where the draft resumes.
+    let next = match action.as_str() {
+        "precedent" => ctx.service.form.previous_page(page, &ctx.draft.answers).unwrap_or(page),
+        _ if !errors.is_empty() || action == "enregistrer" => page,
+        _ => ctx.service.form.next_page(page, &ctx.draft.answers).unwrap_or(page),
+    };
+    ctx.draft.page = i32::try_from(next).unwrap_or(0);
     ctx.draft.updated_at = OffsetDateTime::now_utc();
     // Valid answers are saved even when others are refused: nothing valid is lost.
     state.store.save_draft(&ctx.draft).await?;
 
     if action == "precedent" {
-        let target = ctx.service.form.previous_page(page, &ctx.draft.answers).unwrap_or(page);
-        return Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, target)).into_response());
+        return Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, next)).into_response());
     }
     if !errors.is_empty() {
         let response = render_step(&state, &visitor, &ctx, page, Some(&posted.raw), errors).await?;
@@ -525,13 +530,14 @@ pub(crate) async fn step_submit(
     if action == "enregistrer" {
         return Ok(Redirect::to("/compte/?brouillon=1").into_response());
     }
-    match ctx.service.form.next_page(page, &ctx.draft.answers) {
-        Some(next) => Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, next)).into_response()),
-        None => {
-            Ok(Redirect::to(&format!("{}/brouillons/{}/recapitulatif", ctx.base, ctx.draft.id))
-                .into_response())
-        }
+    if next == page {
+        return Ok(Redirect::to(&format!(
+            "{}/brouillons/{}/recapitulatif",
+            ctx.base, ctx.draft.id
+        ))
+        .into_response());
     }
+    Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, next)).into_response())
 }
 
 #[derive(Template)]

@@ -1,7 +1,9 @@
 //! Page and endpoint tests of the web edge, in-process (no socket), on a throwaway SQLite
 //! store, asserting through CSS selectors.
 
+mod client;
 mod pages;
+mod portal;
 
 use std::sync::Arc;
 
@@ -22,7 +24,13 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new(config: WebConfig) -> Self {
-        let db = TestDb::sqlite().await;
+        Self::on(TestDb::sqlite().await, config)
+    }
+
+    /// An app on a given database (for stories run on every backend).
+    pub fn on(db: TestDb, mut config: WebConfig) -> Self {
+        config.files_dir =
+            std::env::temp_dir().join(format!("guichet-files-{}", uuid::Uuid::now_v7().simple()));
         let state = AppState::new(db.store.clone(), config, Arc::new(JobStats::default()));
         Self { router: guichet_web::router(state), db }
     }

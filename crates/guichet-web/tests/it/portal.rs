@@ -1,0 +1,787 @@
+//! The citizen portal's journeys, in-process, on every backend.
+
+use axum::http::StatusCode;
+use guichet_domain::TenantKind;
+use guichet_domain::calendar::HolidayArea;
+use guichet_domain::clock::{date_fr, paris};
+use guichet_domain::deadline::{
+    DelayLength, LegalDelay, Regime, RequestHistory, deemed_decision_date,
+};
+use guichet_store::Store;
+use guichet_testkit::TestDb;
+use guichet_testkit::fixtures::{service, tenant};
+use guichet_web::WebConfig;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+use crate::TestApp;
+use crate::client::{Client, Part, location};
+
+const PASSWORD: &str = "une phrase de passe solide";
+
+async fn world(store: &Arc<dyn Store>) {
+    let epci = store.add_tenant(&tenant("cc-test", TenantKind::Epci, None, 1), &[]).await.unwrap();
+    let alpha = store
+        .add_tenant(&tenant("alpha", TenantKind::Commune, Some(epci.id), 2), &[])
+        .await
+        .unwrap();
+    let bravo = store
+        .add_tenant(&tenant("bravo", TenantKind::Commune, Some(epci.id), 3), &[])
+        .await
+        .unwrap();
+    for key in ["acte-etat-civil", "question-mairie", "reservation-salle", "declaration-prealable"]
+    {
+        store.add_service(&service(alpha.id, key)).await.unwrap();
+    }
+    // The same SVA regime without the prior check: an ARE at once.
+    let mut direct = service(alpha.id, "declaration-prealable");
+    direct.slug = "dp-directe".into();
+    direct.prior_check = false;
+    store.add_service(&direct).await.unwrap();
+    store.add_service(&service(bravo.id, "question-mairie")).await.unwrap();
+    store.add_service(&service(epci.id, "signalement")).await.unwrap();
+}
+
+async fn app(db: TestDb) -> TestApp {
+    world(&db.store).await;
+    TestApp::on(db, WebConfig::default())
+}
+
+/// The last e-mail sent to `to` whose subject contains `subject`.
+async fn last_email(app: &TestApp, to: &str, subject: &str) -> guichet_store::NewEmail {
+    app.db
+        .store
+        .list_recent_emails(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.email)
+        .find(|e| e.to == to && e.subject.contains(subject))
+        .unwrap_or_else(|| panic!("no e-mail to {to} about {subject}"))
+}
+
+fn link_in(text: &str, prefix: &str) -> String {
+    let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} in {text}"));
+    let rest = &text[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    rest[..end].trim_start_matches("http://127.0.0.1:8080").to_owned()
+}
+
+async fn sign_up(c: &mut Client<'_>, email: &str, back: &str) {
+    let csrf = c.csrf(&format!("/compte/inscription?retour={back}")).await;
+    let page = c
+        .post(
+            "/compte/inscription",
+            &[
+                ("_csrf", &csrf),
+                ("retour", back),
+                ("given_name", "Camille"),
+                ("family_name", "Martin"),
+                ("email", email),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+                ("insee_code", "2A002"),
+            ],
+        )
+        .await;
+    assert!(location(&page).starts_with("/compte/?inscription=1"));
+}
+
+async fn verify(c: &mut Client<'_>, email: &str) {
+    let mail = last_email(c.app, email, "confirmez").await;
+    let link = link_in(&mail.text, "http://127.0.0.1:8080/compte/verifier/");
+    let page = c.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.text("h1#title"), "Adresse électronique confirmée");
+}
+
+async fn log_in(c: &mut Client<'_>, email: &str, password: &str) -> crate::Page {
+    let csrf = c.csrf("/compte/connexion").await;
+    c.post(
+        "/compte/connexion",
+        &[("_csrf", &csrf), ("email", email), ("password", password), ("retour", "/compte/")],
+    )
+    .await
+}
+
+/// Starts a service on a portal; returns the first step's path.
+async fn start(c: &mut Client<'_>, portal: &str, service: &str) -> String {
+    let page = c.get(&format!("/{portal}/demarches/{service}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.attrs("form input[name=_csrf]", "value").remove(0);
+    let page =
+        c.post(&format!("/{portal}/demarches/{service}/commencer"), &[("_csrf", &csrf)]).await;
+    location(&page)
+}
+
+/// Posts a step with `action=suivant`; returns the response.
+async fn step(c: &mut Client<'_>, path: &str, fields: &[(&str, &str)]) -> crate::Page {
+    let csrf = c.csrf(path).await;
+    let mut all = vec![("_csrf", csrf.as_str()), ("action", "suivant")];
+    all.extend_from_slice(fields);
+    c.post(path, &all).await
+}
+
+/// Fills every page, then submits from the summary; returns the request page path.
+async fn fill_and_submit(c: &mut Client<'_>, first: &str, pages: &[&[(&str, &str)]]) -> String {
+    let mut path = first.to_owned();
+    for fields in pages {
+        let page = step(c, &path, fields).await;
+        path = location(&page);
+    }
+    assert!(path.ends_with("/recapitulatif"), "{path}");
+    let summary = c.get(&path).await;
+    assert_eq!(summary.status, StatusCode::OK);
+    let csrf = summary.attrs("form input[name=_csrf]", "value").remove(0);
+    let page = c.post(&path.replace("/recapitulatif", "/envoyer"), &[("_csrf", &csrf)]).await;
+    let target = location(&page);
+    assert!(target.starts_with("/compte/demandes/") && target.ends_with("?envoye=1"), "{target}");
+    target
+}
+
+const ACTE: &[&[(&str, &str)]] = &[
+    &[("type_acte", "naissance"), ("type_document", "extrait_sans_filiation"), ("nombre", "1")],
+    &[("nom", "Martin"), ("prenoms", "Camille"), ("date_evenement", "1990-05-12")],
+    &[("qualite", "interesse"), ("remise", "mairie")],
+];
+
+const PNG: &[u8] =
+    &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+
+#[tokio::test]
+async fn a_citizen_signs_up_on_one_portal_submits_two_services_and_is_known_everywhere() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let app = app(db).await;
+        let mut c = Client::new(&app);
+        sign_up(&mut c, "camille@exemple.test", "/alpha/").await;
+        verify(&mut c, "camille@exemple.test").await;
+
+        // Commune A's civil-status service.
+        let first = start(&mut c, "alpha", "acte-etat-civil").await;
+        let acte = fill_and_submit(&mut c, &first, ACTE).await;
+
+        // The EPCI's problem report, from commune A's portal, with a photo.
+        let first = start(&mut c, "alpha", "signalement").await;
+        let csrf = c.csrf(&first).await;
+        let page = c
+            .post_multipart(
+                &first,
+                &[
+                    Part::Text("_csrf", &csrf),
+                    Part::Text("action", "suivant"),
+                    Part::Text("categorie", "eclairage"),
+                    Part::Text("description", "Lampadaire éteint depuis une semaine"),
+                    Part::Text("adresse.street", "2 rue des Écoles"),
+                    Part::Text("adresse.postcode", "20000"),
+                    Part::Text("adresse.city", "Alpha"),
+                    Part::File("photo", "lampadaire.png", PNG),
+                ],
+            )
+            .await;
+        let summary = location(&page);
+        let page = c.get(&summary).await;
+        assert!(
+            page.texts("section.summary dd").iter().any(|t| t == "lampadaire.png"),
+            "{backend:?}"
+        );
+        let csrf = page.attrs("form input[name=_csrf]", "value").remove(0);
+        let signalement = location(
+            &c.post(&summary.replace("/recapitulatif", "/envoyer"), &[("_csrf", &csrf)]).await,
+        );
+
+        // Commune B's portal: still logged in (the service page offers to start, not to log in).
+        let page = c.get("/bravo/demarches/question-mairie").await;
+        assert_eq!(
+            page.texts("form button[type=submit]"),
+            ["Commencer la démarche"],
+            "{backend:?}"
+        );
+        assert!(page.texts("a.button").is_empty());
+
+        // "My requests" lists both, with references and acknowledgements.
+        let page = c.get("/compte/").await;
+        let refs = page.texts("table.requests td:first-child a");
+        assert_eq!(refs.len(), 2, "{backend:?}");
+        let year = OffsetDateTime::now_utc().year();
+        assert!(refs.contains(&format!("EC-{year}-000001")), "{refs:?}");
+        assert!(refs.contains(&format!("SIG-{year}-000001")), "{refs:?}");
+        for path in [acte, signalement] {
+            let page = c.get(&path).await;
+            assert_eq!(page.status, StatusCode::OK);
+            let docs = page.texts("ul.documents li a");
+            assert_eq!(docs.len(), 1, "{backend:?}: {docs:?}");
+            assert!(docs[0].starts_with("Accusé de réception électronique"));
+            let doc = c.get(&page.attrs("ul.documents li a", "href")[0]).await;
+            assert!(doc.text("article.ack").contains("Date de réception"));
+        }
+        // The EPCI's request is routed with commune A.
+        let page = c.get("/compte/").await;
+        assert!(page.texts("table.requests td").iter().any(|t| t == "Collectivité cc-test"));
+        app.db.finish().await;
+    }
+}
+
+/// Submits a one-page-or-more service for a fresh verified citizen; returns the ack e-mail text.
+async fn submit_for_ack(
+    app: &TestApp,
+    email: &str,
+    service: &str,
+    pages: &[&[(&str, &str)]],
+) -> (String, usize) {
+    let mut c = Client::new(app);
+    sign_up(&mut c, email, "/alpha/").await;
+    verify(&mut c, email).await;
+    let first = start(&mut c, "alpha", service).await;
+    // File pages go through multipart.
+    let mut path = first;
+    for fields in pages {
+        let csrf = c.csrf(&path).await;
+        let mut parts = vec![Part::Text("_csrf", &csrf), Part::Text("action", "suivant")];
+        for (k, v) in *fields {
+            if k.starts_with("dp") {
+                parts.push(Part::File(k, "plan.pdf", b"%PDF-1.4\n%test\n"));
+            } else {
+                parts.push(Part::Text(k, v));
+            }
+        }
+        let page = c.post_multipart(&path, &parts).await;
+        path = location(&page);
+    }
+    let summary = c.get(&path).await;
+    let csrf = summary.attrs("form input[name=_csrf]", "value").remove(0);
+    location(&c.post(&path.replace("/recapitulatif", "/envoyer"), &[("_csrf", &csrf)]).await);
+    let acks: Vec<_> = app
+        .db
+        .store
+        .list_recent_emails(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.email.to == email && e.email.subject.starts_with("Accusé"))
+        .collect();
+    let text = acks.first().map(|e| e.email.text.clone()).unwrap_or_default();
+    (text, acks.len())
+}
+
+fn expected_deemed(regime: Regime, delay: &str) -> String {
+    let received = paris(OffsetDateTime::now_utc()).date();
+    let history = RequestHistory::new(received, HolidayArea::Metropole);
+    let d = deemed_decision_date(
+        &LegalDelay::new(regime, DelayLength::parse(delay).unwrap()),
+        &history,
+    )
+    .unwrap();
+    date_fr(d)
+}
+
+fn assert_common_mentions(text: &str) {
+    // R112-11-1: date of receipt; name, address, e-mail and phone of the handling service.
+    for mention in [
+        "Date de réception :",
+        "Accueil de alpha",
+        "1 place de la Mairie, 20000 AJACCIO",
+        "Courriel : accueil@alpha.test",
+        "Téléphone : 04 95 00 00 00",
+    ] {
+        assert!(text.contains(mention), "missing {mention:?} in:\n{text}");
+    }
+}
+
+const DP: &[&[(&str, &str)]] = &[
+    &[
+        ("adresse_terrain.street", "3 chemin Vert"),
+        ("adresse_terrain.postcode", "20000"),
+        ("adresse_terrain.city", "Alpha"),
+        ("cadastre", "AB 12"),
+        ("superficie", "800"),
+    ],
+    &[("nature", "cloture"), ("description", "Clôture en bois")],
+    &[("dp1", ""), ("dp2", "")],
+];
+
+#[tokio::test]
+async fn every_submission_gets_one_acknowledgement_with_every_mandatory_mention() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let app = app(db).await;
+
+        // SVA: deemed accepted on a date, attestation of L232-3.
+        let (text, n) = submit_for_ack(&app, "sva@exemple.test", "dp-directe", DP).await;
+        assert_eq!(n, 1, "{backend:?}: exactly one acknowledgement");
+        assert!(text.starts_with("ACCUSÉ DE RÉCEPTION ÉLECTRONIQUE"), "{text}");
+        assert_common_mentions(&text);
+        let date = expected_deemed(Regime::Sva, "months:1");
+        assert!(
+            text.contains(&format!(
+                "réputée acceptée le {date}, sous réserve que votre dossier soit complet"
+            )),
+            "{backend:?}: {text}"
+        );
+        assert!(
+            text.contains(
+                "l'attestation de décision implicite d'acceptation prévue à l'article L232-3"
+            ),
+            "{text}"
+        );
+
+        // SVR: deemed rejected on a date, appeal routes and delays.
+        let salle: &[&[(&str, &str)]] = &[&[
+            ("salle", "reunion"),
+            ("date", "2030-01-10"),
+            ("creneau", "matin"),
+            ("objet", "AG"),
+            ("participants", "20"),
+            ("association", "non"),
+        ]];
+        let (text, n) = submit_for_ack(&app, "svr@exemple.test", "reservation-salle", salle).await;
+        assert_eq!(n, 1);
+        assert_common_mentions(&text);
+        let date = expected_deemed(Regime::Svr, "months:1");
+        assert!(text.contains(&format!("réputée rejetée le {date}")), "{backend:?}: {text}");
+        assert!(
+            text.contains("Voies et délais de recours")
+                && text.contains("tribunal administratif")
+                && text.contains("deux mois"),
+            "{text}"
+        );
+
+        // Information only: no implicit decision.
+        let question: &[&[(&str, &str)]] = &[&[
+            ("sujet", "Horaires"),
+            ("question", "Quels horaires cet été ?"),
+            ("rappel", "non"),
+        ]];
+        let (text, n) =
+            submit_for_ack(&app, "info@exemple.test", "question-mairie", question).await;
+        assert_eq!(n, 1);
+        assert_common_mentions(&text);
+        assert!(text.contains("ne donne pas lieu à une décision implicite"), "{text}");
+        assert!(!text.contains("réputée"), "{text}");
+
+        // Prior check: an acknowledgement of registration, announcing the ARE's latest date.
+        let (text, n) = submit_for_ack(&app, "aee@exemple.test", "declaration-prealable", DP).await;
+        assert_eq!(n, 1);
+        assert!(text.starts_with("ACCUSÉ D'ENREGISTREMENT ÉLECTRONIQUE"), "{text}");
+        assert_common_mentions(&text);
+        assert!(
+            text.contains("Un accusé de réception vous sera adressé au plus tard le"),
+            "{text}"
+        );
+        app.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn each_field_type_refuses_bad_input_in_french_and_keeps_the_rest() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut c = Client::new(&app);
+    sign_up(&mut c, "champs@exemple.test", "/alpha/").await;
+    let first = start(&mut c, "alpha", "reservation-salle").await;
+    let page = step(
+        &mut c,
+        &first,
+        &[
+            ("salle", "piscine"),
+            ("date", "31/02/2030"),
+            ("creneau", "soiree"),
+            ("objet", ""),
+            ("participants", "beaucoup"),
+            ("equipements", "jacuzzi"),
+            ("association", "oui"),
+            ("nom_association", "Les Amis du Lys"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let summary = page.texts(".error-summary li a");
+    assert_eq!(
+        summary,
+        [
+            "« Salle » : choisissez une des options proposées.",
+            "« Date souhaitée » : doit être une date valide, au format jj/mm/aaaa.",
+            "« Objet de la manifestation » : ce champ est obligatoire.",
+            "« Nombre de personnes attendues » : doit être un nombre (par exemple 12 ou 12,5).",
+            "« Équipements souhaités » : choisissez parmi les options proposées.",
+        ]
+    );
+    // Each error is also next to its field, linked for screen readers.
+    assert_eq!(page.attrs("#participants", "aria-invalid"), ["true"]);
+    assert_eq!(
+        page.text("#participants-error"),
+        "« Nombre de personnes attendues » : doit être un nombre (par exemple 12 ou 12,5)."
+    );
+    // What was typed stays on the page, valid or not.
+    assert_eq!(page.attrs("#participants", "value"), ["beaucoup"]);
+    assert_eq!(page.attrs("#nom_association", "value"), ["Les Amis du Lys"]);
+    assert_eq!(page.attrs("input[name=creneau][checked]", "value"), ["soiree"]);
+    // And the valid answers are saved in the draft.
+    let page = c.get(&first).await;
+    assert_eq!(page.attrs("input[name=creneau][checked]", "value"), ["soiree"]);
+    assert_eq!(page.attrs("#nom_association", "value"), ["Les Amis du Lys"]);
+
+    // E-mail, phone and address fields.
+    let first = start(&mut c, "alpha", "question-mairie").await;
+    let page = step(
+        &mut c,
+        &first,
+        &[("sujet", "x"), ("question", "y"), ("rappel", "oui"), ("telephone", "12 34")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.texts(".error-summary li a"),
+        [
+            "« Numéro de téléphone » : le numéro de téléphone doit comporter 10 chiffres (06 12 34 56 78) ou commencer par +."
+        ]
+    );
+    let first = start(&mut c, "alpha", "acte-etat-civil").await;
+    let mut path = first;
+    for fields in &ACTE[..2] {
+        path = location(&step(&mut c, &path, fields).await);
+    }
+    let page = step(
+        &mut c,
+        &path,
+        &[
+            ("qualite", "interesse"),
+            ("remise", "courrier"),
+            ("adresse_envoi.street", "1 rue X"),
+            ("adresse_envoi.postcode", "2000"),
+            ("adresse_envoi.city", "Alpha"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        page.texts(".error-summary li a"),
+        ["« Adresse d'envoi » : le code postal doit comporter 5 chiffres."]
+    );
+    assert_eq!(page.attrs("input[name='adresse_envoi.street']", "value"), ["1 rue X"]);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn oversized_or_mistyped_files_are_refused_and_nothing_is_lost() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut c = Client::new(&app);
+    sign_up(&mut c, "fichiers@exemple.test", "/alpha/").await;
+    let first = start(&mut c, "alpha", "signalement").await;
+    let base = |csrf: &str| -> Vec<(String, String)> {
+        vec![
+            ("_csrf".into(), csrf.into()),
+            ("action".into(), "suivant".into()),
+            ("categorie".into(), "voirie".into()),
+            ("description".into(), "Nid-de-poule".into()),
+            ("adresse.street".into(), "1 rue Haute".into()),
+            ("adresse.postcode".into(), "20000".into()),
+            ("adresse.city".into(), "Alpha".into()),
+        ]
+    };
+    // A program renamed as a photo.
+    let csrf = c.csrf(&first).await;
+    let fields = base(&csrf);
+    let mut parts: Vec<Part> = fields.iter().map(|(k, v)| Part::Text(k, v)).collect();
+    parts.push(Part::File("photo", "photo.jpg", b"MZ\x90\x00this is not an image"));
+    let page = c.post_multipart(&first, &parts).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.texts(".error-summary li a"),
+        ["« Photo » : le fichier « photo.jpg » n'est pas d'un format accepté (image JPEG ou PNG)."]
+    );
+    assert_eq!(page.attrs("#description", "value").len(), 0);
+    assert_eq!(page.text("#description"), "Nid-de-poule");
+    // 11 MB when 10 are allowed.
+    let big = [PNG, &vec![0u8; 11 * 1024 * 1024]].concat();
+    let csrf = c.csrf(&first).await;
+    let fields = base(&csrf);
+    let mut parts: Vec<Part> = fields.iter().map(|(k, v)| Part::Text(k, v)).collect();
+    parts.push(Part::File("photo", "enorme.png", &big));
+    let page = c.post_multipart(&first, &parts).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.texts(".error-summary li a"),
+        ["« Photo » : le fichier « enorme.png » dépasse la taille maximale de 10 Mo."]
+    );
+    // The text answers were saved despite the refused files.
+    let page = c.get(&first).await;
+    assert_eq!(page.text("#description"), "Nid-de-poule");
+    assert_eq!(page.attrs("input[name='adresse.city']", "value"), ["Alpha"]);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn a_draft_survives_logout_and_a_double_submission_makes_one_request() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let app = app(db).await;
+        let mut c = Client::new(&app);
+        sign_up(&mut c, "brouillon@exemple.test", "/alpha/").await;
+        verify(&mut c, "brouillon@exemple.test").await;
+        let first = start(&mut c, "alpha", "acte-etat-civil").await;
+        let second = location(&step(&mut c, &first, ACTE[0]).await);
+        // Log out, log in again: the draft is listed and resumes where it was.
+        let csrf = c.csrf("/compte/").await;
+        location(&c.post("/compte/deconnexion", &[("_csrf", &csrf)]).await);
+        assert_eq!(location(&c.get(&second).await), format!("/compte/connexion?retour={second}"));
+        let page = log_in(&mut c, "brouillon@exemple.test", PASSWORD).await;
+        assert_eq!(location(&page), "/compte/");
+        let page = c.get("/compte/").await;
+        assert_eq!(page.texts("ul.drafts li a"), ["Demande d'acte d'état civil"], "{backend:?}");
+        assert_eq!(page.attrs("ul.drafts li a", "href"), [second.clone()]);
+        let page = c.get(&first).await;
+        assert_eq!(page.attrs("input[name=type_acte][checked]", "value"), ["naissance"]);
+
+        // Finish, then submit twice (double click / replayed POST).
+        let mut path = second;
+        for fields in &ACTE[1..] {
+            path = location(&step(&mut c, &path, fields).await);
+        }
+        let csrf = c.csrf(&path).await;
+        let send = path.replace("/recapitulatif", "/envoyer");
+        let a = location(&c.post(&send, &[("_csrf", &csrf)]).await);
+        let b = location(&c.post(&send, &[("_csrf", &csrf)]).await);
+        assert_eq!(a, b, "{backend:?}: the same request");
+        assert_eq!(c.get("/compte/").await.texts("table.requests tbody tr").len(), 1);
+        assert_eq!(
+            last_email_count(&app, "brouillon@exemple.test").await,
+            1,
+            "one acknowledgement"
+        );
+        app.db.finish().await;
+    }
+}
+
+async fn last_email_count(app: &TestApp, to: &str) -> usize {
+    app.db
+        .store
+        .list_recent_emails(100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.email.to == to && e.email.subject.starts_with("Accusé"))
+        .count()
+}
+
+#[tokio::test]
+async fn logins_are_throttled_and_state_changes_need_a_csrf_token() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let app = app(db).await;
+        let mut c = Client::new(&app);
+        sign_up(&mut c, "cible@exemple.test", "/").await;
+        let mut other = Client::new(&app);
+        for _ in 0..5 {
+            let page = log_in(&mut other, "cible@exemple.test", "mauvais mot de passe").await;
+            assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(
+                page.text(".error-summary p"),
+                "Adresse électronique ou mot de passe incorrect."
+            );
+        }
+        // Even the right password is refused while the account is throttled.
+        let page = log_in(&mut other, "cible@exemple.test", PASSWORD).await;
+        assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{backend:?}");
+        assert_eq!(page.text("h1#title"), "Trop de tentatives");
+
+        // No token, or a token from another session: refused, nothing done.
+        let page = c.post("/compte/deconnexion", &[]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert_eq!(page.text("h1#title"), "Formulaire expiré");
+        let foreign = other.csrf("/compte/connexion").await;
+        let page = c.post("/compte/deconnexion", &[("_csrf", &foreign)]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert_eq!(c.get("/compte/").await.status, StatusCode::OK, "still logged in");
+        app.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_citizen_never_reads_another_citizens_request_draft_or_file() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let app = app(db).await;
+        let mut alice = Client::new(&app);
+        sign_up(&mut alice, "alice@exemple.test", "/alpha/").await;
+        verify(&mut alice, "alice@exemple.test").await;
+        let first = start(&mut alice, "alpha", "signalement").await;
+        let csrf = alice.csrf(&first).await;
+        let summary = location(
+            &alice
+                .post_multipart(
+                    &first,
+                    &[
+                        Part::Text("_csrf", &csrf),
+                        Part::Text("action", "suivant"),
+                        Part::Text("categorie", "voirie"),
+                        Part::Text("description", "Trou"),
+                        Part::Text("adresse.street", "1 rue A"),
+                        Part::Text("adresse.postcode", "20000"),
+                        Part::Text("adresse.city", "Alpha"),
+                        Part::File("photo", "trou.png", PNG),
+                    ],
+                )
+                .await,
+        );
+        let draft_step = first.clone();
+        let page = alice.get(&summary).await;
+        let csrf = page.attrs("form input[name=_csrf]", "value").remove(0);
+        let request = location(
+            &alice.post(&summary.replace("/recapitulatif", "/envoyer"), &[("_csrf", &csrf)]).await,
+        );
+        let request = request.trim_end_matches("?envoye=1").to_owned();
+        let page = alice.get(&request).await;
+        let file = page.attrs("section a[href^='/compte/fichiers/']", "href").remove(0);
+        let document = page.attrs("ul.documents a", "href").remove(0);
+        assert_eq!(alice.get(&file).await.status, StatusCode::OK);
+        let second = start(&mut alice, "alpha", "question-mairie").await;
+
+        let mut bob = Client::new(&app);
+        sign_up(&mut bob, "bob@exemple.test", "/").await;
+        for path in [
+            request.as_str(),
+            document.as_str(),
+            file.as_str(),
+            second.as_str(),
+            draft_step.as_str(),
+            "/compte/demandes/not-an-id",
+            "/compte/fichiers/00000000-0000-0000-0000-000000000000",
+        ] {
+            let page = bob.get(path).await;
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "{backend:?}: Bob reads {path}");
+        }
+        let csrf = bob.csrf("/compte/").await;
+        let page = bob
+            .post(&format!("{request}/messages"), &[("_csrf", &csrf), ("message", "intrusion")])
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+        // Anonymous visitors are sent to the login page.
+        let mut anon = Client::new(&app);
+        assert!(location(&anon.get(&request).await).starts_with("/compte/connexion"));
+        assert!(location(&anon.get(&file).await).starts_with("/compte/connexion"));
+        app.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_message_on_a_request_is_acknowledged_and_joins_the_timeline() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut c = Client::new(&app);
+    sign_up(&mut c, "message@exemple.test", "/alpha/").await;
+    verify(&mut c, "message@exemple.test").await;
+    let first = start(&mut c, "alpha", "acte-etat-civil").await;
+    let request =
+        fill_and_submit(&mut c, &first, ACTE).await.trim_end_matches("?envoye=1").to_owned();
+    let csrf = c.csrf(&request).await;
+    let page = c
+        .post_multipart(
+            &format!("{request}/messages"),
+            &[
+                Part::Text("_csrf", &csrf),
+                Part::Text("message", "Je joins ma pièce d'identité."),
+                Part::File("pieces", "identite.pdf", b"%PDF-1.4 test"),
+            ],
+        )
+        .await;
+    assert!(location(&page).ends_with("?message=1#echanges"));
+    let page = c.get(&request).await;
+    let whats = page.texts("ol.timeline li p.what");
+    assert_eq!(
+        whats,
+        [
+            "Demande envoyée",
+            "Accusé de réception envoyé",
+            "Votre message",
+            "Accusé de réception envoyé"
+        ]
+    );
+    assert_eq!(page.text("ol.timeline li p.body"), "Je joins ma pièce d'identité.");
+    assert_eq!(page.texts("ol.timeline li ul a"), ["identite.pdf"]);
+    assert_eq!(last_email_count(&app, "message@exemple.test").await, 2);
+    // An empty message is refused in French.
+    let csrf = c.csrf(&request).await;
+    let page = c
+        .post_multipart(
+            &format!("{request}/messages"),
+            &[Part::Text("_csrf", &csrf), Part::Text("message", "  ")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.text(".error-summary p"),
+        "« Votre message » : écrivez un message ou joignez un fichier."
+    );
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn the_account_exports_everything_and_can_be_deleted() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut c = Client::new(&app);
+    sign_up(&mut c, "rgpd@exemple.test", "/alpha/").await;
+    verify(&mut c, "rgpd@exemple.test").await;
+    let first = start(&mut c, "alpha", "acte-etat-civil").await;
+    fill_and_submit(&mut c, &first, ACTE).await;
+    let export = c.get("/compte/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.header("content-disposition").starts_with("attachment"));
+    let json: serde_json::Value = serde_json::from_str(&export.body).unwrap();
+    assert_eq!(json["compte"]["email"], "rgpd@exemple.test");
+    assert_eq!(json["demandes"][0]["reponses"]["nom"], "Martin");
+    assert!(
+        json["demandes"][0]["documents"][0]["texte"]
+            .as_str()
+            .unwrap()
+            .contains("ACCUSÉ DE RÉCEPTION")
+    );
+
+    let csrf = c.csrf("/compte/suppression").await;
+    let page = c.post("/compte/suppression", &[("_csrf", &csrf), ("password", "faux")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let csrf = c.csrf("/compte/suppression").await;
+    let page = c.post("/compte/suppression", &[("_csrf", &csrf), ("password", PASSWORD)]).await;
+    assert_eq!(page.text("h1#title"), "Compte supprimé");
+    let page = log_in(&mut c, "rgpd@exemple.test", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "the account is gone");
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn a_password_reset_link_works_once_and_ends_other_sessions() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut c = Client::new(&app);
+    sign_up(&mut c, "oubli@exemple.test", "/").await;
+    let mut other = Client::new(&app);
+    let csrf = other.csrf("/compte/mot-de-passe-oublie").await;
+    let page = other
+        .post("/compte/mot-de-passe-oublie", &[("_csrf", &csrf), ("email", "oubli@exemple.test")])
+        .await;
+    assert_eq!(page.text("h1#title"), "Consultez votre messagerie");
+    // Unknown addresses get the same answer.
+    let csrf = other.csrf("/compte/mot-de-passe-oublie").await;
+    let unknown = other
+        .post(
+            "/compte/mot-de-passe-oublie",
+            &[("_csrf", &csrf), ("email", "personne@exemple.test")],
+        )
+        .await;
+    assert_eq!(unknown.text("h1#title"), "Consultez votre messagerie");
+    let mail = last_email(&app, "oubli@exemple.test", "réinitialisation").await;
+    let link = link_in(&mail.text, "http://127.0.0.1:8080/compte/nouveau-mot-de-passe/");
+    let csrf = other.csrf(&link).await;
+    let new = "un tout nouveau mot de passe";
+    let page =
+        other.post(&link, &[("_csrf", &csrf), ("password", new), ("password_confirm", new)]).await;
+    assert_eq!(page.text("h1#title"), "Mot de passe changé");
+    // The first browser's session has ended.
+    assert!(location(&c.get("/compte/").await).starts_with("/compte/connexion"));
+    // The link does not work twice.
+    let csrf = other.csrf(&link).await;
+    let page =
+        other.post(&link, &[("_csrf", &csrf), ("password", new), ("password_confirm", new)]).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        location(&log_in(&mut Client::new(&app), "oubli@exemple.test", new).await),
+        "/compte/"
+    );
+    app.db.finish().await;
+}

@@ -220,3 +220,80 @@ async fn oversized_csp_reports_are_refused() {
     assert_eq!(app.request(request).await.status, StatusCode::NO_CONTENT);
     app.db.finish().await;
 }
+
+#[tokio::test]
+async fn a_commune_catalogue_shows_its_services_and_the_epcis_grouped_and_searchable() {
+    let app = TestApp::new(WebConfig::default()).await;
+    let (epci, alpha) = territory(&app).await;
+    let s = &app.db.store;
+    for key in ["acte-etat-civil", "question-mairie"] {
+        s.add_service(&guichet_testkit::fixtures::service(alpha.id, key)).await.unwrap();
+    }
+    s.add_service(&guichet_testkit::fixtures::service(epci.id, "signalement")).await.unwrap();
+    let home = app.get("/alpha/").await;
+    assert_eq!(home.texts("section.category h3"), ["Cadre de vie", "État civil", "Mairie"]);
+    assert_eq!(
+        home.attrs("li.service a", "href"),
+        [
+            "/alpha/demarches/signalement",
+            "/alpha/demarches/acte-etat-civil",
+            "/alpha/demarches/question-mairie"
+        ]
+    );
+    // Search ignores case and accents.
+    let found = app.get("/alpha/demarches?q=ETAT%20civil").await;
+    assert_eq!(found.texts("li.service a"), ["Demande d'acte d'état civil"]);
+    assert_eq!(found.text("p.result-count"), "1 démarche");
+    let none = app.get("/alpha/demarches?q=piscine").await;
+    assert_eq!(none.text("p.result-count"), "Aucune démarche ne correspond à votre recherche.");
+    // The EPCI's service page, from the commune's portal.
+    let page = app.get("/alpha/demarches/signalement").await;
+    assert_eq!(page.text("h1#title"), "Signaler un problème sur l'espace public");
+    assert_eq!(page.text("p.provider"), "Service proposé par Communauté de communes Test.");
+    assert_eq!(page.texts("ul.requirements li").len(), 2);
+    assert!(
+        page.attrs("a.button", "href")[0]
+            .starts_with("/compte/connexion?retour=/alpha/demarches/signalement")
+    );
+    let sva = app.get("/alpha/demarches/acte-etat-civil").await;
+    assert_eq!(
+        sva.text("p.regime"),
+        "Pas de décision implicite : le service vous répond directement."
+    );
+    // Another commune's own service is not offered here.
+    assert_eq!(app.get("/bravo/demarches/acte-etat-civil").await.status, StatusCode::NOT_FOUND);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn the_demo_mail_viewer_exists_only_in_demo_mode() {
+    let app = TestApp::new(WebConfig::default()).await;
+    assert_eq!(app.get("/demo/courriels").await.status, StatusCode::NOT_FOUND);
+    app.db.finish().await;
+    let app = TestApp::new(WebConfig { demo: true, ..WebConfig::default() }).await;
+    let page = app.get("/demo/courriels").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.texts("p.empty").len(), 1);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn session_cookies_are_secure_behind_https() {
+    let app = TestApp::new(WebConfig {
+        public_url: Some("https://demarches.exemple.fr".into()),
+        ..WebConfig::default()
+    })
+    .await;
+    let page = app.get("/compte/connexion").await;
+    let cookie = page.header("set-cookie");
+    assert!(cookie.starts_with("guichet_session="), "{cookie}");
+    for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(part), "{part} missing in {cookie}");
+    }
+    app.db.finish().await;
+    let app = TestApp::new(WebConfig::default()).await;
+    assert!(!app.get("/compte/connexion").await.header("set-cookie").contains("Secure"));
+    // Browsing the catalogue creates no session.
+    assert_eq!(app.get("/").await.header("set-cookie"), "");
+    app.db.finish().await;
+}

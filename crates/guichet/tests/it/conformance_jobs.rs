@@ -255,3 +255,102 @@ fn backoff_doubles_and_is_capped() {
         db.finish().await;
     });
 }
+
+mod email {
+    use std::sync::Arc;
+
+    use guichet_channels::{FileMailer, SmtpMailer};
+    use guichet_domain::EmailId;
+    use guichet_jobs::{Outcome, Registry, Runner, RunnerConfig, SendEmail};
+    use guichet_store::{NewEmail, TokenPurpose};
+    use guichet_testkit::TestDb;
+    use guichet_testkit::fixtures::{citizen_account, token};
+    use time::{Duration, OffsetDateTime};
+
+    fn mail() -> NewEmail {
+        let id = EmailId::new();
+        NewEmail {
+            id,
+            to: "camille@exemple.test".into(),
+            subject: "Confirmez votre adresse".into(),
+            text: "Bonjour".into(),
+            html: "<p>Bonjour</p>".into(),
+            message_id: format!("{id}@guichet.test"),
+            request_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn outbox_emails_are_written_once_by_the_file_transport() {
+        for db in TestDb::all().await {
+            let dir = std::env::temp_dir().join(format!("guichet-mails-{}", EmailId::new()));
+            let mailer = Arc::new(FileMailer::new(&dir).unwrap());
+            let registry = Registry::new().with(SendEmail {
+                mailer: mailer.clone(),
+                from: "Guichet <ne-pas-repondre@guichet.test>".into(),
+            });
+            let runner = Runner::new(db.store.clone(), registry, RunnerConfig::default());
+            let m = mail();
+            let job = m.send_job(OffsetDateTime::now_utc());
+            db.store
+                .create_citizen(
+                    &citizen_account("camille@exemple.test", None),
+                    &token("t", TokenPurpose::VerifyEmail),
+                    std::slice::from_ref(&m),
+                    std::slice::from_ref(&job),
+                )
+                .await
+                .unwrap();
+            assert_eq!(runner.run_pending().await.unwrap(), 1);
+            let path = mailer.path_of(&m.message_id);
+            assert!(
+                std::fs::read_to_string(&path)
+                    .unwrap()
+                    .contains("Subject: Confirmez votre adresse")
+            );
+            assert_eq!(db.store.get_email(m.id).await.unwrap().status, "sent", "{:?}", db.backend);
+            // The job runs again (a lease expired, a replay): the e-mail is not sent twice.
+            std::fs::remove_file(&path).unwrap();
+            db.store.enqueue_job(&job).await.unwrap();
+            assert_eq!(runner.run_once().await.unwrap(), Outcome::Done);
+            assert!(!path.exists(), "{:?}: sent twice", db.backend);
+            let _ = std::fs::remove_dir_all(dir);
+            db.finish().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_smtp_relay_is_recorded_and_retried() {
+        for db in TestDb::all().await {
+            // Nothing listens on port 1 of the loopback.
+            let mailer = Arc::new(SmtpMailer::from_url("smtp://127.0.0.1:1").unwrap());
+            let registry = Registry::new()
+                .with(SendEmail { mailer, from: "Guichet <ne-pas-repondre@guichet.test>".into() });
+            let runner = Runner::new(
+                db.store.clone(),
+                registry,
+                RunnerConfig { backoff_base: Duration::ZERO, ..RunnerConfig::default() },
+            );
+            let m = mail();
+            let job = m.send_job(OffsetDateTime::now_utc());
+            db.store
+                .create_citizen(
+                    &citizen_account("camille@exemple.test", None),
+                    &token("t", TokenPurpose::VerifyEmail),
+                    std::slice::from_ref(&m),
+                    &[job],
+                )
+                .await
+                .unwrap();
+            assert_eq!(runner.run_once().await.unwrap(), Outcome::Retry, "{:?}", db.backend);
+            let stored = db.store.get_email(m.id).await.unwrap();
+            assert_eq!(stored.status, "pending");
+            assert!(
+                stored.last_error.is_some_and(|e| e.contains("delivery failed")),
+                "{:?}",
+                db.backend
+            );
+            db.finish().await;
+        }
+    }
+}

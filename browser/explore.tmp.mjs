@@ -1,0 +1,33 @@
+import { launchBrowser, newContext, newPage, runAxe, formatViolations } from './lib/harness.js';
+import { writeFileSync } from 'node:fs';
+const base = 'http://127.0.0.1:18731';
+const browser = await launchBrowser();
+const ctx = await newContext(browser, { width: 375, height: 740, baseURL: base });
+const page = await newPage(ctx);
+async function ax(name) {
+  const v = await runAxe(page);
+  console.log(`== ${name} ${page.url()} : ${v.length ? '\n' + formatViolations(v) : 'OK'}`);
+}
+await page.goto('/saint-aubin-sur-lys/demarches/signalement');
+await page.getByRole('link', { name: 'Créer un compte' }).click();
+console.log(page.url());
+await page.getByLabel('Prénom').fill('Léa');
+await page.getByLabel('Nom', { exact: true }).fill('Durand');
+await page.getByLabel('Adresse électronique').fill('lea.durand@exemple.test');
+await page.getByLabel('Mot de passe', { exact: true }).fill('court');
+await page.getByLabel('Confirmation du mot de passe').fill('court');
+const [resp] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Créer mon compte' }).click()]);
+console.log('signup err status', resp.status());
+await ax('signup err');
+console.log(await page.locator('main').innerHTML());
+await page.getByLabel('Mot de passe', { exact: true }).fill('une phrase de passe longue');
+await page.getByLabel('Confirmation du mot de passe').fill('une phrase de passe longue');
+await page.getByLabel(/Commune de résidence/).selectOption({ label: 'Saint-Aubin-sur-Lys' });
+const [resp2] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Créer mon compte' }).click()]);
+console.log('signup ok', resp2.status(), page.url());
+console.log(await page.locator('main').innerHTML());
+await ax('after signup');
+await page.goto('/demo/courriels');
+console.log(await page.locator('main').innerHTML());
+await page.getByRole('link').filter({hasText: /./}).last();
+await browser.close();

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod request;
 pub mod tenant;
 pub mod values;
+pub mod workflow;
 
 pub use calendar::{HolidayArea, PublicHoliday};
 pub use deadline::{
@@ -28,3 +29,46 @@ pub use ids::{
 };
 pub use tenant::{Branding, Role, TenantContact, TenantKind};
 pub use values::{Colour, Email, InseeCode, ParseError, Phone, Siren, Slug};
+
+/// Folds text for search: lowercase, accents removed, punctuation as spaces ("Éclairage
+/// public !" → "eclairage public"). Both databases index and query folded text, so searches
+/// ignore case and accents the same way on each.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let folded = match c {
+            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => 'a',
+            'ç' => 'c',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'ö' | 'õ' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'œ' => {
+                out.push('o');
+                'e'
+            }
+            'æ' => {
+                out.push('a');
+                'e'
+            }
+            c if c.is_alphanumeric() => c,
+            _ => ' ',
+        };
+        out.push(folded);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod fold_tests {
+    #[test]
+    fn folding_removes_case_accents_and_punctuation() {
+        assert_eq!(
+            super::fold("Éclairage  PUBLIC, rue de l'Œuvre !"),
+            "eclairage public rue de l oeuvre"
+        );
+        assert_eq!(super::fold("EC-2026-000123"), "ec 2026 000123");
+    }
+}

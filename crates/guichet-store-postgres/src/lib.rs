@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod backoffice;
 mod jobs;
 mod outbox;
 mod requests;

@@ -50,10 +50,10 @@ fn read_file(row: &PgRow) -> StoreResult<FileRecord> {
     })
 }
 
-const REQUEST_COLUMNS: &str = "id, tenant_id, commune_tenant_id, service_id, citizen_id, reference, \
-     channel, status, answers, submitter, submitted_at, deemed_decision_on";
+pub(crate) const REQUEST_COLUMNS: &str = "id, tenant_id, commune_tenant_id, service_id, citizen_id, reference, \
+     channel, status, answers, submitter, submitted_at, deemed_decision_on, phase, assignee_id";
 
-fn read_request(row: &PgRow) -> StoreResult<RequestRecord> {
+pub(crate) fn read_request(row: &PgRow) -> StoreResult<RequestRecord> {
     let channel: String = col(row, "channel")?;
     Ok(RequestRecord {
         id: RequestId::from_uuid(col(row, "id")?),
@@ -68,10 +68,13 @@ fn read_request(row: &PgRow) -> StoreResult<RequestRecord> {
         submitter: col::<Json<serde_json::Value>>(row, "submitter")?.0,
         submitted_at: ts(row, "submitted_at")?,
         deemed_decision_on: col(row, "deemed_decision_on")?,
+        phase: col(row, "phase")?,
+        assignee_id: col::<Option<Uuid>>(row, "assignee_id")?
+            .map(guichet_domain::AgentId::from_uuid),
     })
 }
 
-fn read_event(row: &PgRow) -> StoreResult<Event> {
+pub(crate) fn read_event(row: &PgRow) -> StoreResult<Event> {
     let actor: String = col(row, "actor_kind")?;
     let channel: String = col(row, "channel")?;
     let data: String = col(row, "data")?;
@@ -165,7 +168,7 @@ pub(crate) async fn append_events(
 }
 
 /// Writes everything a submission or a later action produces, inside a caller's transaction.
-async fn write_records(
+pub(crate) async fn write_records(
     tx: &mut Transaction<'_, Postgres>,
     request: Option<RequestId>,
     records: &SubmissionRecords,
@@ -355,8 +358,8 @@ impl RequestStore for PgStore {
         sqlx::query(&format!(
             "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
              reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
-             created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)"
+             created_at, updated_at, phase, search_text) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)"
         ))
         .bind(r.id.as_uuid())
         .bind(r.tenant_id.as_uuid())
@@ -372,6 +375,8 @@ impl RequestStore for PgStore {
         .bind(r.submitted_at)
         .bind(r.deemed_decision_on)
         .bind(now)
+        .bind(&r.phase)
+        .bind(format!("{} {}", guichet_domain::fold(&reference), r.search_text))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -10,7 +10,7 @@ use sqlx::{Postgres, Transaction};
 use crate::{PgStore, col, map_err, ts};
 
 const COLUMNS: &str = "id, tenant_id, slug, template, title, category, summary, description, \
-     requirements, delay_text, regime, delay, prior_check, reference_prefix, form, enabled, created_at";
+     requirements, delay_text, regime, delay, prior_check, reference_prefix, form, workflow, enabled, created_at";
 
 fn read_service(row: &PgRow) -> StoreResult<Service> {
     Ok(Service {
@@ -29,6 +29,7 @@ fn read_service(row: &PgRow) -> StoreResult<Service> {
         prior_check: col(row, "prior_check")?,
         reference_prefix: col(row, "reference_prefix")?,
         form: col::<Json<_>>(row, "form")?.0,
+        workflow: col::<Option<Json<_>>>(row, "workflow")?.map(|w| w.0),
         enabled: col(row, "enabled")?,
         created_at: ts(row, "created_at")?,
     })
@@ -41,8 +42,8 @@ pub(crate) async fn insert_service(
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into services (id, tenant_id, slug, template, title, category, summary, description, \
-         requirements, delay_text, regime, delay, prior_check, reference_prefix, form, enabled, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         requirements, delay_text, regime, delay, prior_check, reference_prefix, form, workflow, enabled, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(s.id.as_uuid())
     .bind(s.tenant_id.as_uuid())
@@ -59,6 +60,7 @@ pub(crate) async fn insert_service(
     .bind(s.prior_check)
     .bind(&s.reference_prefix)
     .bind(Json(&s.form))
+    .bind(s.workflow.as_ref().map(Json))
     .bind(s.enabled)
     .bind(s.created_at)
     .execute(&mut **tx)

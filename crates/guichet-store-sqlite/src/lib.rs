@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod backoffice;
 mod jobs;
 mod outbox;
 mod requests;

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod backoffice;
 mod jobs;
 mod outbox;
 pub mod records;
@@ -25,6 +26,10 @@ use async_trait::async_trait;
 pub use accounts::{
     AccountStore, Citizen, NewCitizenAccount, NewToken, Profile, Session, SessionStore,
     TokenPurpose,
+};
+pub use backoffice::{
+    Agent, AssigneeFilter, BackOfficeStore, Cursor, DeadlineFilter, InboxFilter, InboxRow,
+    InboxSort, Membership, ReplyTemplate, SavedView, StatusChange,
 };
 pub use jobs::{Job, JobCounts, JobStore, NewJob};
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore, SEND_EMAIL_JOB};
@@ -74,6 +79,7 @@ pub trait Store:
     + ServiceStore
     + RequestStore
     + OutboxStore
+    + BackOfficeStore
     + Send
     + Sync
     + 'static

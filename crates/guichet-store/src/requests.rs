@@ -77,6 +77,10 @@ pub struct NewRequest {
     pub submitted_at: OffsetDateTime,
     /// Deemed-decision date, when the regime has one.
     pub deemed_decision_on: Option<Date>,
+    /// Phase of the initial status ("open", "waiting", "closed").
+    pub phase: String,
+    /// Folded searchable text (citizen's name, answers); the store adds the reference.
+    pub search_text: String,
 }
 
 /// An event to append to a tenant's chain.
@@ -207,6 +211,10 @@ pub struct RequestRecord {
     pub submitted_at: OffsetDateTime,
     /// Deemed-decision date.
     pub deemed_decision_on: Option<Date>,
+    /// Phase of the status.
+    pub phase: String,
+    /// Assigned agent.
+    pub assignee_id: Option<guichet_domain::AgentId>,
 }
 
 /// A stored document.

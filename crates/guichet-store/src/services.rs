@@ -40,10 +40,19 @@ pub struct Service {
     pub reference_prefix: String,
     /// The form.
     pub form: FormDefinition,
+    /// The service's own workflow; `None` uses the default one.
+    pub workflow: Option<guichet_domain::workflow::Workflow>,
     /// Shown in the catalogue.
     pub enabled: bool,
     /// Creation time.
     pub created_at: OffsetDateTime,
+}
+
+impl Service {
+    /// The workflow in force (the service's own, or the default).
+    pub fn workflow(&self) -> guichet_domain::workflow::Workflow {
+        self.workflow.clone().unwrap_or_default()
+    }
 }
 
 /// Services.
@@ -85,6 +94,7 @@ impl Service {
             prior_check: template.prior_check,
             reference_prefix: template.reference_prefix.clone(),
             form: template.form.clone(),
+            workflow: None,
             enabled: true,
             created_at: now,
         }

@@ -654,6 +654,18 @@ pub(crate) async fn submit(
         }),
         submitted_at: now,
         deemed_decision_on: dates.deemed,
+        phase: service
+            .workflow()
+            .phase(if service.prior_check { status::SUBMITTED } else { status::RECEIVED })
+            .as_str()
+            .to_owned(),
+        search_text: guichet_domain::fold(&format!(
+            "{} {} {} {}",
+            citizen.profile.given_name,
+            citizen.profile.family_name,
+            citizen.email,
+            guichet_domain::form::searchable_text(&draft.answers)
+        )),
     };
     // The acknowledgement needs the reference, which the store allocates inside the
     // transaction: it is rendered there, so a request never exists without it.

@@ -306,6 +306,11 @@ fn request(w: &World, d: &Draft) -> NewRequest {
         submitter: serde_json::json!({"name": "Alice"}),
         submitted_at: OffsetDateTime::now_utc(),
         deemed_decision_on: None,
+        phase: "open".into(),
+        search_text: guichet_domain::fold(&format!(
+            "Alice {}",
+            guichet_domain::form::searchable_text(&d.answers)
+        )),
     }
 }
 

@@ -2,6 +2,7 @@
 //! SQLite and, when configured, PostgreSQL) and the binary's behaviour as an operator sees it.
 
 mod binary;
+mod conformance_backoffice;
 mod conformance_jobs;
 mod conformance_portal;
 mod conformance_tenants;

@@ -1,0 +1,489 @@
+//! The back-office on PostgreSQL.
+
+use async_trait::async_trait;
+use guichet_domain::request::Channel;
+use guichet_domain::{AgentId, CitizenId, Email, RequestId, Role, Slug, TenantId};
+use guichet_store::{
+    Agent, AssigneeFilter, BackOfficeStore, Cursor, DeadlineFilter, Event, InboxFilter, InboxRow,
+    InboxSort, Membership, ReplyTemplate, RequestRecord, SavedView, StatusChange, StoreError,
+    StoreResult, SubmissionRecords,
+};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::requests::{REQUEST_COLUMNS, read_event, read_request, write_records};
+use crate::{PgStore, col, map_err, ts};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+/// A bound parameter of a dynamically built query.
+enum P {
+    U(Uuid),
+    S(String),
+    T(OffsetDateTime),
+    D(Date),
+    I(i64),
+}
+
+/// Builds `where` clauses with numbered placeholders.
+struct Query {
+    clauses: Vec<String>,
+    params: Vec<P>,
+}
+
+impl Query {
+    fn new(agent: AgentId) -> Self {
+        Self {
+            clauses: vec![
+                "r.tenant_id in (select tenant_id from memberships where agent_id = $1)".to_owned(),
+            ],
+            params: vec![P::U(agent.as_uuid())],
+        }
+    }
+
+    /// Adds a clause whose `?` is replaced by the next placeholder.
+    fn push(&mut self, clause: &str, p: P) {
+        self.params.push(p);
+        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
+    }
+
+    fn filter(&mut self, f: &InboxFilter) {
+        if let Some(t) = f.tenant {
+            self.push("r.tenant_id = ?", P::U(t.as_uuid()));
+        }
+        if let Some(s) = f.service {
+            self.push("r.service_id = ?", P::U(s.as_uuid()));
+        }
+        if let Some(s) = &f.status {
+            self.push("r.status = ?", P::S(s.clone()));
+        }
+        if let Some(p) = &f.phase {
+            self.push("r.phase = ?", P::S(p.clone()));
+        }
+        if let Some(c) = f.channel {
+            self.push("r.channel = ?", P::S(c.as_str().to_owned()));
+        }
+        match f.assignee {
+            AssigneeFilter::Any => {}
+            AssigneeFilter::Agent(a) => self.push("r.assignee_id = ?", P::U(a.as_uuid())),
+            AssigneeFilter::Unassigned => self.clauses.push("r.assignee_id is null".to_owned()),
+        }
+        let today = f.today.unwrap_or_else(|| OffsetDateTime::now_utc().date());
+        match f.deadline {
+            DeadlineFilter::Any => {}
+            DeadlineFilter::Overdue => {
+                self.clauses.push("r.phase <> 'closed'".to_owned());
+                self.push("r.deemed_decision_on < ?", P::D(today));
+            }
+            DeadlineFilter::DueWithin(days) => {
+                self.clauses.push("r.phase <> 'closed'".to_owned());
+                self.push("r.deemed_decision_on >= ?", P::D(today));
+                self.push("r.deemed_decision_on <= ?", P::D(today + time::Duration::days(days)));
+            }
+        }
+        if let Some(from) = f.from {
+            self.push("r.submitted_at >= ?", P::T(from));
+        }
+        if let Some(to) = f.to {
+            self.push("r.submitted_at < ?", P::T(to));
+        }
+        if let Some(c) = f.commune {
+            self.push("r.commune_tenant_id = ?", P::U(c.as_uuid()));
+        }
+        if let Some(q) = f.search.as_deref().filter(|q| !q.trim().is_empty()) {
+            // The text is folded (no accents) on both sides; `french` stems it.
+            self.push("r.search_vector @@ plainto_tsquery('french', ?)", P::S(q.to_owned()));
+        }
+    }
+
+    fn bind<'q>(
+        &'q self,
+        sql: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let mut q = sqlx::query(sql);
+        for p in &self.params {
+            q = match p {
+                P::U(u) => q.bind(*u),
+                P::S(s) => q.bind(s.as_str()),
+                P::T(t) => q.bind(*t),
+                P::D(d) => q.bind(*d),
+                P::I(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+const INBOX_SELECT: &str = "select r.id, r.reference, r.status, r.phase, r.channel, r.submitted_at, \
+     r.deemed_decision_on, r.submitter, t.name as tenant_name, s.title as service_title, \
+     a.display_name as assignee_name from requests r join tenants t on t.id = r.tenant_id \
+     join services s on s.id = r.service_id left join agents a on a.id = r.assignee_id";
+
+fn citizen_name(submitter: &serde_json::Value) -> String {
+    let part = |k: &str| submitter.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    format!("{} {}", part("prenom"), part("nom")).trim().to_owned()
+}
+
+fn read_row(row: &PgRow) -> StoreResult<InboxRow> {
+    let channel: String = col(row, "channel")?;
+    Ok(InboxRow {
+        id: RequestId::from_uuid(col(row, "id")?),
+        reference: col(row, "reference")?,
+        tenant_name: col(row, "tenant_name")?,
+        service_title: col(row, "service_title")?,
+        citizen_name: citizen_name(&col::<Json<serde_json::Value>>(row, "submitter")?.0),
+        status: col(row, "status")?,
+        phase: col(row, "phase")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+        submitted_at: ts(row, "submitted_at")?,
+        deemed_decision_on: col(row, "deemed_decision_on")?,
+        assignee_name: col(row, "assignee_name")?,
+    })
+}
+
+#[async_trait]
+impl BackOfficeStore for PgStore {
+    async fn find_agent_login(&self, email: &Email) -> StoreResult<Option<(Agent, String)>> {
+        let row = sqlx::query("select id, password_hash from agents where email = $1")
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let agent = self.get_agent(AgentId::from_uuid(col(&row, "id")?)).await?;
+        Ok(Some((agent, col(&row, "password_hash")?)))
+    }
+
+    async fn get_agent(&self, id: AgentId) -> StoreResult<Agent> {
+        let row =
+            sqlx::query("select id, email, display_name, totp_secret from agents where id = $1")
+                .bind(id.as_uuid())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        let email: String = col(&row, "email")?;
+        let rows = sqlx::query(
+            "select m.tenant_id, m.role, t.slug, t.name from memberships m join tenants t on t.id = m.tenant_id \
+             where m.agent_id = $1 order by t.name",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let memberships = rows
+            .iter()
+            .map(|r| {
+                let role: String = col(r, "role")?;
+                let slug: String = col(r, "slug")?;
+                Ok(Membership {
+                    tenant_id: TenantId::from_uuid(col(r, "tenant_id")?),
+                    tenant_slug: Slug::parse(&slug).map_err(|_| corrupt("slug"))?,
+                    tenant_name: col(r, "name")?,
+                    role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Agent {
+            id,
+            email: Email::parse(&email).map_err(|_| corrupt("agent e-mail"))?,
+            display_name: col(&row, "display_name")?,
+            totp_secret: col(&row, "totp_secret")?,
+            memberships,
+        })
+    }
+
+    async fn set_agent_totp(&self, id: AgentId, secret: Option<&str>) -> StoreResult<()> {
+        sqlx::query("update agents set totp_secret = $2 where id = $1")
+            .bind(id.as_uuid())
+            .bind(secret)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_session_mfa(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("update sessions set mfa_ok = true where token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_agent_sessions(&self, id: AgentId) -> StoreResult<()> {
+        sqlx::query("delete from sessions where agent_id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_tenant_agents(
+        &self,
+        tenant: TenantId,
+    ) -> StoreResult<Vec<(AgentId, String, Role)>> {
+        let rows = sqlx::query(
+            "select a.id, a.display_name, m.role from agents a join memberships m on m.agent_id = a.id \
+             where m.tenant_id = $1 order by a.display_name",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let role: String = col(r, "role")?;
+                Ok((
+                    AgentId::from_uuid(col(r, "id")?),
+                    col(r, "display_name")?,
+                    Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn inbox(
+        &self,
+        agent: AgentId,
+        filter: &InboxFilter,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<InboxRow>> {
+        let mut q = Query::new(agent);
+        q.filter(filter);
+        let (cmp, dir) = match filter.sort {
+            InboxSort::Newest => ("<", "desc"),
+            InboxSort::Oldest => (">", "asc"),
+        };
+        if let Some(c) = after {
+            q.params.push(P::T(c.submitted_at));
+            q.params.push(P::U(c.id.as_uuid()));
+            let n = q.params.len();
+            q.clauses.push(format!("(r.submitted_at, r.id) {cmp} (${}, ${n})", n - 1));
+        }
+        q.params.push(P::I(limit));
+        let sql = format!(
+            "{INBOX_SELECT} where {} order by r.submitted_at {dir}, r.id {dir} limit ${}",
+            q.clauses.join(" and "),
+            q.params.len()
+        );
+        let rows = q.bind(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(read_row).collect()
+    }
+
+    async fn count_inbox(&self, agent: AgentId, filter: &InboxFilter) -> StoreResult<i64> {
+        let mut q = Query::new(agent);
+        q.filter(filter);
+        let sql = format!("select count(*) as n from requests r where {}", q.clauses.join(" and "));
+        let row = q.bind(&sql).fetch_one(&self.pool).await.map_err(map_err)?;
+        col(&row, "n")
+    }
+
+    async fn get_agent_request(
+        &self,
+        agent: AgentId,
+        id: RequestId,
+    ) -> StoreResult<Option<RequestRecord>> {
+        let sql = format!(
+            "select {REQUEST_COLUMNS} from requests where id = $2 and \
+             tenant_id in (select tenant_id from memberships where agent_id = $1)"
+        );
+        let row = sqlx::query(&sql)
+            .bind(agent.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(read_request).transpose()
+    }
+
+    async fn citizen_requests_for_agent(
+        &self,
+        agent: AgentId,
+        citizen: CitizenId,
+    ) -> StoreResult<Vec<InboxRow>> {
+        let sql = format!(
+            "{INBOX_SELECT} where r.citizen_id = $2 and \
+             r.tenant_id in (select tenant_id from memberships where agent_id = $1) \
+             order by r.submitted_at desc limit 50"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(agent.as_uuid())
+            .bind(citizen.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(read_row).collect()
+    }
+
+    async fn change_status(
+        &self,
+        change: &StatusChange,
+        records: &SubmissionRecords,
+    ) -> StoreResult<()> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let done = sqlx::query(
+            "update requests set status = $3, phase = $4, deemed_decision_on = $5, updated_at = $6 \
+             where id = $1 and status = $2",
+        )
+        .bind(change.request_id.as_uuid())
+        .bind(&change.expected_status)
+        .bind(&change.status)
+        .bind(&change.phase)
+        .bind(change.deemed_decision_on)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict { constraint: "requests_status_changed".to_owned() });
+        }
+        write_records(&mut tx, Some(change.request_id), records, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn assign(
+        &self,
+        agent: AgentId,
+        requests: &[RequestId],
+        assignee: Option<AgentId>,
+        records: &SubmissionRecords,
+    ) -> StoreResult<u64> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut n = 0;
+        for id in requests {
+            // Only the agent's tenants' requests, and only to a member of the request's tenant.
+            let done = sqlx::query(
+                "update requests set assignee_id = $3, updated_at = $4 where id = $2 \
+                 and tenant_id in (select tenant_id from memberships where agent_id = $1) \
+                 and ($3::uuid is null or exists (select 1 from memberships m where m.agent_id = $3 and m.tenant_id = requests.tenant_id))",
+            )
+            .bind(agent.as_uuid())
+            .bind(id.as_uuid())
+            .bind(assignee.map(|a| a.as_uuid()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            n += done.rows_affected();
+        }
+        if n != requests.len() as u64 {
+            // All or nothing: a bulk action never applies to half a selection.
+            return Err(StoreError::NotFound);
+        }
+        write_records(&mut tx, None, records, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(n)
+    }
+
+    async fn list_reply_templates(&self, tenant: TenantId) -> StoreResult<Vec<ReplyTemplate>> {
+        let rows = sqlx::query("select id, tenant_id, title, body from reply_templates where tenant_id = $1 order by title")
+            .bind(tenant.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReplyTemplate {
+                    id: col(r, "id")?,
+                    tenant_id: TenantId::from_uuid(col(r, "tenant_id")?),
+                    title: col(r, "title")?,
+                    body: col(r, "body")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_reply_template(&self, t: &ReplyTemplate) -> StoreResult<()> {
+        sqlx::query("insert into reply_templates (id, tenant_id, title, body, created_at) values ($1, $2, $3, $4, $5)")
+            .bind(t.id)
+            .bind(t.tenant_id.as_uuid())
+            .bind(&t.title)
+            .bind(&t.body)
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_saved_views(&self, agent: AgentId) -> StoreResult<Vec<SavedView>> {
+        let rows = sqlx::query(
+            "select id, agent_id, name, query from saved_views where agent_id = $1 order by name",
+        )
+        .bind(agent.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SavedView {
+                    id: col(r, "id")?,
+                    agent_id: AgentId::from_uuid(col(r, "agent_id")?),
+                    name: col(r, "name")?,
+                    query: col(r, "query")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_saved_view(&self, v: &SavedView) -> StoreResult<()> {
+        sqlx::query("insert into saved_views (id, agent_id, name, query, created_at) values ($1, $2, $3, $4, $5)")
+            .bind(v.id)
+            .bind(v.agent_id.as_uuid())
+            .bind(&v.name)
+            .bind(&v.query)
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_saved_view(&self, agent: AgentId, id: Uuid) -> StoreResult<()> {
+        sqlx::query("delete from saved_views where id = $1 and agent_id = $2")
+            .bind(id)
+            .bind(agent.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>> {
+        let ids: Vec<Uuid> =
+            sqlx::query_scalar("select tenant_id from event_heads order by tenant_id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(ids.into_iter().map(TenantId::from_uuid).collect())
+    }
+
+    async fn list_tenant_events(
+        &self,
+        tenant: TenantId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Event>> {
+        let rows = sqlx::query(
+            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+             citizen_visible, data, prev_hash, hash from events where tenant_id = $1 and seq > $2 \
+             order by seq limit $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(read_event).collect()
+    }
+}

@@ -11,6 +11,11 @@ const PAGES = [
   { name: 'platform-home', path: '/', status: 200 },
   { name: 'epci-home', path: '/cc-val-de-lys/', status: 200 },
   { name: 'commune-home', path: '/saint-aubin-sur-lys/', status: 200 },
+  { name: 'catalogue-search', path: '/saint-aubin-sur-lys/demarches?q=acte', status: 200 },
+  { name: 'service-anonymous', path: '/saint-aubin-sur-lys/demarches/acte-etat-civil', status: 200 },
+  { name: 'login', path: '/compte/connexion', status: 200 },
+  { name: 'signup', path: '/compte/inscription', status: 200 },
+  { name: 'forgot-password', path: '/compte/mot-de-passe-oublie', status: 200 },
   { name: 'not-found', path: '/inconnue/', status: 404 },
 ];
 
@@ -68,6 +73,43 @@ describe('keyboard on the commune home', () => {
         await page.keyboard.press('Enter');
         const target = await page.evaluate(() => document.activeElement?.id);
         assert.equal(target, 'contenu', 'Enter on the skip link should move focus to <main id="contenu">');
+      });
+    });
+  }
+});
+
+describe('anonymous catalogue and account pages', () => {
+  for (const viewport of VIEWPORTS) {
+    test(`at ${viewport.width}px: search finds the civil-status service, whose page asks to log in`, { timeout: 90_000 }, async () => {
+      await guichet.withPage(viewport, async (page) => {
+        await page.goto('/saint-aubin-sur-lys/demarches?q=acte');
+        assert.equal(await page.getByLabel('Rechercher une démarche').inputValue(), 'acte', 'the query is kept');
+        const result = page.getByRole('link', { name: 'Demande d\'acte d\'état civil' });
+        assert.equal(await result.count(), 1, 'the civil-status service is found');
+        await Promise.all([page.waitForNavigation(), result.click()]);
+        assert.equal(new URL(page.url()).pathname, '/saint-aubin-sur-lys/demarches/acte-etat-civil');
+        assert.equal(await page.getByRole('button', { name: 'Commencer la démarche' }).count(), 0, 'no start button when anonymous');
+        const login = page.getByRole('link', { name: 'Se connecter pour commencer' });
+        assert.match(await login.getAttribute('href'), /^\/compte\/connexion\?retour=/);
+        assert.match(
+          await page.getByRole('link', { name: 'Créer un compte' }).getAttribute('href'),
+          /^\/compte\/inscription\?retour=\/saint-aubin-sur-lys\/demarches\/acte-etat-civil$/,
+        );
+      });
+    });
+
+    test(`at ${viewport.width}px: the account forms label every field`, { timeout: 90_000 }, async () => {
+      await guichet.withPage(viewport, async (page) => {
+        await page.goto('/compte/connexion');
+        assert.equal(await page.getByLabel('Adresse électronique').getAttribute('autocomplete'), 'username');
+        assert.equal(await page.getByLabel('Mot de passe', { exact: true }).getAttribute('autocomplete'), 'current-password');
+        await page.goto('/compte/inscription');
+        for (const label of ['Prénom', 'Adresse électronique', 'Confirmation du mot de passe']) {
+          assert.equal(await page.getByLabel(label).count(), 1, `sign-up field "${label}"`);
+        }
+        assert.equal(await page.getByLabel('Mot de passe', { exact: true }).getAttribute('autocomplete'), 'new-password');
+        await page.goto('/compte/mot-de-passe-oublie');
+        assert.equal(await page.getByLabel('Adresse électronique').getAttribute('type'), 'email');
       });
     });
   }

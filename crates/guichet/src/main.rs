@@ -44,6 +44,15 @@ enum Command {
     Worker(ServeArgs),
     /// Check the configuration, print it with secrets hidden, and exit.
     CheckConfig(ServeArgs),
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every tenant's event hash chain; exits 1 and names the first broken event.
+    Verify(ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +63,7 @@ fn main() -> ExitCode {
         Command::Migrate(a) => (run::Mode::Migrate, a),
         Command::Worker(a) => (run::Mode::Worker, a),
         Command::CheckConfig(a) => (run::Mode::CheckConfig, a),
+        Command::Audit(AuditCommand::Verify(a)) => (run::Mode::AuditVerify, a),
     };
     let overrides = config::Overrides { listen: args.listen, data_dir: args.data_dir };
     match run::main(mode, cli.config.as_deref(), overrides) {

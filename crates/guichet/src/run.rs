@@ -24,6 +24,7 @@ pub enum Mode {
     Migrate,
     Worker,
     CheckConfig,
+    AuditVerify,
 }
 
 /// Entry point after argument parsing.
@@ -59,6 +60,28 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
     if mode == Mode::Migrate {
         println!("migrations appliquées ({})", settings.database_url_redacted());
         store.close().await;
+        return Ok(());
+    }
+    if mode == Mode::AuditVerify {
+        let report = crate::audit::verify(store.as_ref()).await?;
+        store.close().await;
+        println!("{} chaînes vérifiées, {} événements", report.tenants, report.events);
+        if let Some(first) = report.broken.first() {
+            for b in &report.broken {
+                println!(
+                    "chaîne rompue : collectivité {}, événement {} (n° {}) : {}",
+                    b.tenant, b.event, b.seq, b.reason
+                );
+            }
+            anyhow::bail!(
+                "audit chain broken at event {} (tenant {}, seq {}): {}",
+                first.event,
+                first.tenant,
+                first.seq,
+                first.reason
+            );
+        }
+        println!("toutes les chaînes sont intactes");
         return Ok(());
     }
     if mode == Mode::Demo {

@@ -1,0 +1,118 @@
+//! `guichet audit verify` finds a tampered event, on every backend.
+
+use guichet_domain::request::{ActorKind, Channel};
+use guichet_domain::{EventId, RequestId, TenantKind};
+use guichet_store::{NewEvent, NewRequest, SubmissionRecords, TokenPurpose};
+use guichet_testkit::fixtures::{citizen_account, service, tenant, token};
+use guichet_testkit::{Backend, TestDb};
+use time::OffsetDateTime;
+
+use crate::http::command;
+
+async fn tamper(db: &TestDb, event: EventId) {
+    let sql = "update events set data = '{\"body\":\"modifié après coup\"}' where id = $1";
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(event.as_uuid()).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(event.as_uuid()).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+fn verify(url: &str) -> (Option<i32>, String, String) {
+    let dir = std::env::temp_dir();
+    let out = command(&["audit", "verify", "--data-dir", dir.to_str().unwrap()])
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn changing_one_event_row_makes_audit_verify_fail_and_name_it() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let t = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+        let svc = service(t.id, "question-mairie");
+        s.add_service(&svc).await.unwrap();
+        let c = s
+            .create_citizen(
+                &citizen_account("a@exemple.test", None),
+                &token("t", TokenPurpose::VerifyEmail),
+                &[],
+                &[],
+            )
+            .await
+            .unwrap();
+        let id = RequestId::new();
+        let events: Vec<NewEvent> = (0..3)
+            .map(|i| NewEvent {
+                id: EventId::new(),
+                tenant_id: t.id,
+                request_id: Some(id),
+                at: OffsetDateTime::now_utc(),
+                actor_kind: ActorKind::Citizen,
+                actor_id: Some(c.id.as_uuid()),
+                channel: Channel::Web,
+                kind: "message".into(),
+                citizen_visible: true,
+                data: serde_json::json!({"body": format!("message {i}")}),
+            })
+            .collect();
+        let target = events[1].id;
+        let r = NewRequest {
+            id,
+            tenant_id: t.id,
+            commune_tenant_id: None,
+            service_id: svc.id,
+            citizen_id: Some(c.id),
+            draft_id: None,
+            reference_prefix: "QM".into(),
+            channel: Channel::Web,
+            status: "received".into(),
+            answers: Default::default(),
+            submitter: serde_json::json!({}),
+            submitted_at: OffsetDateTime::now_utc(),
+            deemed_decision_on: None,
+            phase: "open".into(),
+            search_text: String::new(),
+        };
+        s.submit_request(&r, &|_: &str| SubmissionRecords {
+            events: events.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let url = db.url.clone();
+        let (code, stdout, stderr) =
+            tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
+        assert_eq!(code, Some(0), "{:?}: {stdout} {stderr}", db.backend);
+        assert!(stdout.contains("toutes les chaînes sont intactes"), "{stdout}");
+
+        tamper(&db, target).await;
+        let url = db.url.clone();
+        let (code, stdout, stderr) =
+            tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
+        assert_eq!(code, Some(1), "{:?}: {stdout} {stderr}", db.backend);
+        assert!(
+            stdout.contains(&format!("événement {target} (n° 2)")),
+            "{:?}: {stdout}",
+            db.backend
+        );
+        assert!(
+            stderr.contains(&target.to_string()) && stderr.contains("does not match its hash"),
+            "{stderr}"
+        );
+        db.finish().await;
+    }
+}

@@ -142,6 +142,7 @@ test('on a phone: sign up, verify the e-mail, report a problem with a photo, get
     assert.equal(response.status(), 422, 'an empty required description is refused with 422');
     let errors = await errorSummary(page);
     assert.deepEqual(errors.links.map((l) => l.href), ['#description']);
+    assert.match(await page.title(), /^Erreur – /, 'the title says the step was refused');
     assert.match(errors.links[0].text, /Description/);
     const description = page.getByLabel(/^Description/);
     assert.equal(await description.getAttribute('aria-invalid'), 'true');

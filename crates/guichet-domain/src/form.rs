@@ -594,6 +594,30 @@ pub fn display(field: &Field, value: Option<&Value>) -> String {
     }
 }
 
+/// Every text of the answers (strings, address parts, file names, choice values), for the
+/// full-text index.
+pub fn searchable_text(answers: &Answers) -> String {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    // File references: the name is searchable, ids and types are not.
+                    if !matches!(k.as_str(), "id" | "content_type" | "size") {
+                        walk(v, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    answers.values().for_each(|v| walk(v, &mut out));
+    out.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -776,28 +800,4 @@ mod tests {
         ]}]})).expect("parses");
         assert_eq!(dup.check(), Err(DefinitionError::DuplicateKey("a".into())));
     }
-}
-
-/// Every text of the answers (strings, address parts, file names, choice values), for the
-/// full-text index.
-pub fn searchable_text(answers: &Answers) -> String {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::String(s) => out.push(s.clone()),
-            Value::Number(n) => out.push(n.to_string()),
-            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
-            Value::Object(map) => {
-                for (k, v) in map {
-                    // File references: the name is searchable, ids and types are not.
-                    if !matches!(k.as_str(), "id" | "content_type" | "size") {
-                        walk(v, out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    answers.values().for_each(|v| walk(v, &mut out));
-    out.join(" ")
 }

@@ -299,6 +299,7 @@ fn read_session(row: &PgRow) -> StoreResult<Session> {
         citizen_id: col::<Option<Uuid>>(row, "citizen_id")?.map(CitizenId::from_uuid),
         agent_id: col::<Option<Uuid>>(row, "agent_id")?.map(AgentId::from_uuid),
         csrf_token: col(row, "csrf_token")?,
+        mfa_ok: col(row, "mfa_ok")?,
         expires_at: ts(row, "expires_at")?,
         last_seen_at: ts(row, "last_seen_at")?,
     })
@@ -309,7 +310,7 @@ impl SessionStore for PgStore {
     async fn create_session(&self, s: &Session) -> StoreResult<()> {
         sqlx::query(
             "insert into sessions (token_hash, citizen_id, agent_id, csrf_token, created_at, \
-             expires_at, last_seen_at) values ($1, $2, $3, $4, $5, $6, $7)",
+             expires_at, last_seen_at, mfa_ok) values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&s.token_hash)
         .bind(s.citizen_id.map(|c| c.as_uuid()))
@@ -318,6 +319,7 @@ impl SessionStore for PgStore {
         .bind(s.last_seen_at)
         .bind(s.expires_at)
         .bind(s.last_seen_at)
+        .bind(s.mfa_ok)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -330,7 +332,7 @@ impl SessionStore for PgStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<Session>> {
         let row = sqlx::query(
-            "select token_hash, citizen_id, agent_id, csrf_token, expires_at, last_seen_at \
+            "select token_hash, citizen_id, agent_id, csrf_token, expires_at, last_seen_at, mfa_ok \
              from sessions where token_hash = $1 and expires_at > $2",
         )
         .bind(token_hash)

@@ -458,6 +458,23 @@ impl BackOfficeStore for PgStore {
         Ok(())
     }
 
+    async fn agent_can_read_file(
+        &self,
+        agent: AgentId,
+        file: guichet_domain::FileId,
+    ) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from request_files rf join requests r on r.id = rf.request_id \
+             where rf.file_id = $2 and r.tenant_id in (select tenant_id from memberships where agent_id = $1)",
+        )
+        .bind(agent.as_uuid())
+        .bind(file.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(n > 0)
+    }
+
     async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>> {
         let ids: Vec<Uuid> =
             sqlx::query_scalar("select tenant_id from event_heads order by tenant_id")

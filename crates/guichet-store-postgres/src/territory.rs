@@ -65,7 +65,7 @@ impl TerritoryStore for PgStore {
             .bind(&c.family_name)
             .bind(c.phone.as_ref().map(|p| p.as_str()))
             .bind(c.insee_code.as_ref().map(|i| i.as_str()))
-            .bind(c.email_verified.then(|| now))
+            .bind(c.email_verified.then_some(now))
             .bind(now)
             .execute(&mut *tx)
             .await

@@ -355,12 +355,10 @@ impl RequestStore for SqliteStore {
         .await
         .map_err(map_err)?;
         let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
-        sqlx::query(&format!(
-            "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
+        sqlx::query("insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
              reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
              created_at, updated_at, phase, search_text) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)"
-        ))
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)")
         .bind(r.id.as_uuid())
         .bind(r.tenant_id.as_uuid())
         .bind(r.commune_tenant_id.map(|t| t.as_uuid()))

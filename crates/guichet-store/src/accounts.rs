@@ -104,6 +104,8 @@ pub struct Session {
     pub agent_id: Option<AgentId>,
     /// Anti-CSRF token embedded in forms.
     pub csrf_token: String,
+    /// For agent sessions: whether the second factor (TOTP) was checked.
+    pub mfa_ok: bool,
     /// Expiry (sliding).
     pub expires_at: OffsetDateTime,
     /// Last activity.

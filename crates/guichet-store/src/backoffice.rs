@@ -274,6 +274,13 @@ pub trait BackOfficeStore {
     /// Deletes one of the agent's saved views.
     async fn delete_saved_view(&self, agent: AgentId, id: uuid::Uuid) -> StoreResult<()>;
 
+    /// Whether a file belongs to a request of the agent's tenants (answers or messages).
+    async fn agent_can_read_file(
+        &self,
+        agent: AgentId,
+        file: guichet_domain::FileId,
+    ) -> StoreResult<bool>;
+
     /// Tenants that have events.
     async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>>;
 

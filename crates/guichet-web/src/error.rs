@@ -25,6 +25,15 @@ pub enum AppError {
     /// The page needs a logged-in citizen; the value is where to come back after login.
     #[error("login required")]
     LoginRequired(String),
+    /// Go elsewhere first (agent login, second factor).
+    #[error("redirect")]
+    Redirect(String),
+    /// Refused: the text says why, in French.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The action cannot be done in the current state (e.g. someone changed the request).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The database cannot be reached right now.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -91,6 +100,15 @@ impl IntoResponse for AppError {
                 let target =
                     format!("/compte/connexion?retour={}", crate::pages::url_encode(&back));
                 (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, target)]).into_response()
+            }
+            Self::Redirect(target) => {
+                (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, target)]).into_response()
+            }
+            Self::Forbidden(message) => {
+                error_page(StatusCode::FORBIDDEN, "Action non autorisée", &message)
+            }
+            Self::Conflict(message) => {
+                error_page(StatusCode::CONFLICT, "Action impossible", &message)
             }
             Self::BadRequest(message) => {
                 error_page(StatusCode::BAD_REQUEST, "Demande incorrecte", &message)

@@ -20,6 +20,7 @@ pub mod password;
 mod security;
 mod session;
 mod state;
+pub mod totp;
 
 use std::time::Duration;
 
@@ -30,6 +31,31 @@ use axum::routing::{get, post};
 pub use error::AppError;
 pub use metrics::HttpMetrics;
 pub use state::{AppState, WebConfig};
+
+/// The back-office, under its own session layer (cookie `guichet_agent`, path `/agents`).
+fn agent_routes(state: AppState) -> Router<AppState> {
+    use pages::{agents, backoffice};
+    Router::new()
+        .route("/agents", get(|| async { axum::response::Redirect::permanent("/agents/") }))
+        .route("/agents/", get(backoffice::inbox))
+        .route("/agents/connexion", get(agents::login_form).post(agents::login))
+        .route("/agents/code", get(agents::code_form).post(agents::code))
+        .route("/agents/totp", get(agents::totp_form).post(agents::totp_enrol))
+        .route("/agents/deconnexion", post(agents::logout))
+        .route("/agents/deconnexion-partout", post(agents::logout_everywhere))
+        .route("/agents/vues", post(backoffice::save_view))
+        .route("/agents/vues/{id}/supprimer", post(backoffice::delete_view))
+        .route("/agents/actions", post(backoffice::bulk))
+        .route("/agents/export.csv", get(backoffice::export_csv))
+        .route("/agents/demandes/{id}", get(backoffice::show))
+        .route("/agents/demandes/{id}/transition", post(backoffice::transition))
+        .route("/agents/demandes/{id}/note", post(backoffice::note))
+        .route("/agents/demandes/{id}/reponse", post(backoffice::reply))
+        .route("/agents/demandes/{id}/assigner", post(backoffice::assign))
+        .route("/agents/demandes/{id}/historique.csv", get(backoffice::history_csv))
+        .route("/agents/fichiers/{id}", get(backoffice::file))
+        .route_layer(axum::middleware::from_fn_with_state(state, session::agent_layer))
+}
 
 /// Builds the whole application.
 pub fn router(state: AppState) -> Router {
@@ -80,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/compte/demandes/{id}/documents/{doc}", get(pages::mine::document))
         .route("/compte/fichiers/{id}", get(pages::mine::file))
+        .merge(agent_routes(state.clone()))
         .route("/demo/courriels", get(pages::demo::emails))
         .route("/demo/courriels/{id}", get(pages::demo::email))
         .fallback(pages::not_found)

@@ -17,16 +17,46 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use guichet_domain::CitizenId;
 use guichet_domain::audit::{hex, sha256_hex};
+use guichet_domain::{AgentId, CitizenId};
 use guichet_store::Session;
 use password_hash::rand_core::{OsRng, RngCore};
 use time::{Duration, OffsetDateTime};
 
 use crate::{AppError, AppState};
 
-/// Cookie name.
+/// Cookie of citizen sessions.
 pub const COOKIE: &str = "guichet_session";
+
+/// Cookie of agent sessions: a separate session (and cookie, limited to `/agents`) so that an
+/// agent who is also a citizen of the territory never mixes the two, and a citizen page can
+/// never act with an agent's rights.
+pub const AGENT_COOKIE: &str = "guichet_agent";
+
+/// Which kind of session a layer manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Citizens, on every portal.
+    Citizen,
+    /// Agents, under `/agents`.
+    Agent,
+}
+
+impl Kind {
+    fn cookie(self) -> &'static str {
+        match self {
+            Self::Citizen => COOKIE,
+            Self::Agent => AGENT_COOKIE,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Citizen => "/",
+            Self::Agent => "/agents",
+        }
+    }
+}
 
 /// Idle time after which a session ends.
 pub const IDLE: Duration = Duration::hours(2);
@@ -52,7 +82,12 @@ struct Inner {
 pub struct Visitor {
     inner: Arc<Mutex<Inner>>,
     secure: bool,
+    kind: Kind,
 }
+
+/// The current agent session (under `/agents`).
+#[derive(Clone)]
+pub struct AgentVisitor(pub Visitor);
 
 impl Visitor {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -62,6 +97,23 @@ impl Visitor {
     /// The logged-in citizen, if any.
     pub fn citizen(&self) -> Option<CitizenId> {
         self.lock().session.as_ref().and_then(|s| s.citizen_id)
+    }
+
+    /// The agent whose password was checked, and whether their second factor was too.
+    pub fn agent(&self) -> Option<(AgentId, bool)> {
+        self.lock().session.as_ref().and_then(|s| s.agent_id.map(|a| (a, s.mfa_ok)))
+    }
+
+    /// The session's token hash (to mark the second factor passed).
+    pub fn token_hash(&self) -> Option<String> {
+        self.lock().session.as_ref().map(|s| s.token_hash.clone())
+    }
+
+    /// Records in this request's copy that the second factor was checked.
+    pub fn set_mfa_ok(&self) {
+        if let Some(s) = self.lock().session.as_mut() {
+            s.mfa_ok = true;
+        }
     }
 
     /// The CSRF token for forms, creating an anonymous session if there is none yet.
@@ -89,20 +141,31 @@ impl Visitor {
         state: &AppState,
         citizen: Option<CitizenId>,
     ) -> Result<String, AppError> {
+        self.start_with(state, citizen, None, false).await
+    }
+
+    async fn start_with(
+        &self,
+        state: &AppState,
+        citizen: Option<CitizenId>,
+        agent: Option<AgentId>,
+        mfa_ok: bool,
+    ) -> Result<String, AppError> {
         let token = random_token();
         let now = OffsetDateTime::now_utc();
         let session = Session {
             token_hash: sha256_hex(token.as_bytes()),
             citizen_id: citizen,
-            agent_id: None,
+            agent_id: agent,
             csrf_token: random_token(),
+            mfa_ok,
             expires_at: now + IDLE,
             last_seen_at: now,
         };
         state.store.create_session(&session).await?;
         let csrf = session.csrf_token.clone();
         let mut inner = self.lock();
-        inner.set_cookie = Some(cookie(&token, self.secure, false));
+        inner.set_cookie = Some(cookie(self.kind, &token, self.secure, false));
         inner.session = Some(session);
         Ok(csrf)
     }
@@ -116,19 +179,33 @@ impl Visitor {
         self.start(state, Some(citizen)).await.map(|_| ())
     }
 
+    /// Logs an agent in (password checked); `mfa_ok` when no second factor is due.
+    pub async fn login_agent(
+        &self,
+        state: &AppState,
+        agent: AgentId,
+        mfa_ok: bool,
+    ) -> Result<(), AppError> {
+        let old = self.lock().session.take();
+        if let Some(old) = old {
+            state.store.delete_session(&old.token_hash).await?;
+        }
+        self.start_with(state, None, Some(agent), mfa_ok).await.map(|_| ())
+    }
+
     /// Logs out: ends the session and clears the cookie.
     pub async fn logout(&self, state: &AppState) -> Result<(), AppError> {
         let old = self.lock().session.take();
         if let Some(old) = old {
             state.store.delete_session(&old.token_hash).await?;
         }
-        self.lock().set_cookie = Some(cookie("", self.secure, true));
+        self.lock().set_cookie = Some(cookie(self.kind, "", self.secure, true));
         Ok(())
     }
 }
 
-fn cookie(value: &str, secure: bool, expire: bool) -> String {
-    let mut c = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax");
+fn cookie(kind: Kind, value: &str, secure: bool, expire: bool) -> String {
+    let mut c = format!("{}={value}; Path={}; HttpOnly; SameSite=Lax", kind.cookie(), kind.path());
     if secure {
         c.push_str("; Secure");
     }
@@ -138,28 +215,38 @@ fn cookie(value: &str, secure: bool, expire: bool) -> String {
     c
 }
 
-fn cookie_value(parts: &axum::http::HeaderMap) -> Option<String> {
+fn cookie_value(parts: &axum::http::HeaderMap, name: &str) -> Option<String> {
     parts
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == COOKIE && v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .find(|(k, v)| *k == name && v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(|(_, v)| v.to_owned())
 }
 
-/// Middleware: loads the session named by the cookie and writes back a new cookie if the
-/// handler started or ended one.
-pub(crate) async fn layer(
+/// Middleware for citizen sessions.
+pub(crate) async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    session_layer(state, Kind::Citizen, request, next).await
+}
+
+/// Middleware for agent sessions.
+pub(crate) async fn agent_layer(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    session_layer(state, Kind::Agent, request, next).await
+}
+
+/// Loads the session named by the cookie and writes back a new cookie if the handler started
+/// or ended one.
+async fn session_layer(state: AppState, kind: Kind, mut request: Request, next: Next) -> Response {
     let secure = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
     let now = OffsetDateTime::now_utc();
     let mut session = None;
-    if let Some(token) = cookie_value(request.headers()) {
+    if let Some(token) = cookie_value(request.headers(), kind.cookie()) {
         let hash = sha256_hex(token.as_bytes());
         match state.store.get_session(&hash, now).await {
             Ok(Some(mut s)) => {
@@ -177,13 +264,20 @@ pub(crate) async fn layer(
         }
     }
     let visitor =
-        Visitor { inner: Arc::new(Mutex::new(Inner { session, set_cookie: None })), secure };
-    request.extensions_mut().insert(visitor.clone());
-    let mut response = next.run(request).await;
-    if let Some(c) = visitor.lock().set_cookie.take() {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            response.headers_mut().append(header::SET_COOKIE, v);
+        Visitor { inner: Arc::new(Mutex::new(Inner { session, set_cookie: None })), secure, kind };
+    match kind {
+        Kind::Citizen => {
+            request.extensions_mut().insert(visitor.clone());
         }
+        Kind::Agent => {
+            request.extensions_mut().insert(AgentVisitor(visitor.clone()));
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Some(c) = visitor.lock().set_cookie.take()
+        && let Ok(v) = HeaderValue::from_str(&c)
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
     // Pages that depend on who is logged in must not be cached by shared caches.
     if visitor.lock().session.is_some() {
@@ -200,6 +294,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
         parts.extensions.get::<Visitor>().cloned().ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!("session layer missing on this route"))
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AgentVisitor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        parts.extensions.get::<AgentVisitor>().cloned().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("agent session layer missing on this route"))
         })
     }
 }

@@ -101,10 +101,10 @@ pub(crate) async fn find_offered(
     if let Some(s) = state.store.find_service(tenant.id, slug).await? {
         return Ok(s);
     }
-    if let Some(parent) = tenant.parent_id {
-        if let Some(s) = state.store.find_service(parent, slug).await? {
-            return Ok(s);
-        }
+    if let Some(parent) = tenant.parent_id
+        && let Some(s) = state.store.find_service(parent, slug).await?
+    {
+        return Ok(s);
     }
     Err(AppError::NotFound)
 }

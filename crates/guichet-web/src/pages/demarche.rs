@@ -540,6 +540,9 @@ pub(crate) async fn step_submit(
     Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, next)).into_response())
 }
 
+/// A page of the summary: its title, its step number, and (label, answer) rows.
+type Section = (String, usize, Vec<(String, String)>);
+
 #[derive(Template)]
 #[template(path = "demarche/summary.html")]
 struct SummaryPage {
@@ -548,7 +551,7 @@ struct SummaryPage {
     csrf: String,
     service: Service,
     draft: DraftId,
-    sections: Vec<(String, usize, Vec<(String, String)>)>,
+    sections: Vec<Section>,
     verified: bool,
     email: String,
 }

@@ -1,6 +1,8 @@
 //! Page handlers, one module per resource; each page's template struct lives beside its handler.
 
 pub(crate) mod account;
+pub(crate) mod agents;
+pub(crate) mod backoffice;
 pub(crate) mod catalogue;
 pub(crate) mod demarche;
 pub(crate) mod demo;

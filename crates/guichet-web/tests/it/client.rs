@@ -10,6 +10,7 @@ use crate::{Page, TestApp};
 pub struct Client<'a> {
     pub app: &'a TestApp,
     pub cookie: Option<String>,
+    pub agent_cookie: Option<String>,
     pub host: String,
 }
 
@@ -21,13 +22,22 @@ pub enum Part<'a> {
 
 impl<'a> Client<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Self { app, cookie: None, host: "127.0.0.1:8080".to_owned() }
+        Self { app, cookie: None, agent_cookie: None, host: "127.0.0.1:8080".to_owned() }
     }
 
     async fn send(&mut self, builder: axum::http::request::Builder, body: Body) -> Page {
         let mut builder = builder.header("host", &self.host);
+        // Like a browser: the agent cookie (Path=/agents) goes only to /agents paths.
+        let path = builder.uri_ref().map(|u| u.path().to_owned()).unwrap_or_default();
+        let mut cookies = Vec::new();
         if let Some(c) = &self.cookie {
-            builder = builder.header("cookie", format!("guichet_session={c}"));
+            cookies.push(format!("guichet_session={c}"));
+        }
+        if let Some(c) = self.agent_cookie.as_ref().filter(|_| path.starts_with("/agents")) {
+            cookies.push(format!("guichet_agent={c}"));
+        }
+        if !cookies.is_empty() {
+            builder = builder.header("cookie", cookies.join("; "));
         }
         let page = self.app.request(builder.body(body).expect("request")).await;
         for v in page.headers.get_all("set-cookie") {
@@ -35,6 +45,12 @@ impl<'a> Client<'a> {
             if let Some(rest) = v.strip_prefix("guichet_session=") {
                 let value = rest.split(';').next().unwrap_or("");
                 self.cookie =
+                    (!value.is_empty() && !v.contains("Max-Age=0")).then(|| value.to_owned());
+            }
+            if let Some(rest) = v.strip_prefix("guichet_agent=") {
+                assert!(v.contains("Path=/agents"), "agent cookies are limited to /agents: {v}");
+                let value = rest.split(';').next().unwrap_or("");
+                self.agent_cookie =
                     (!value.is_empty() && !v.contains("Max-Age=0")).then(|| value.to_owned());
             }
         }
@@ -86,6 +102,21 @@ impl<'a> Client<'a> {
             Body::from(body),
         )
         .await
+    }
+
+    /// Same as `get`, for back-office pages (named for readability).
+    pub async fn get_agent(&mut self, path: &str) -> Page {
+        self.get(path).await
+    }
+
+    /// Same as `post`, for back-office pages.
+    pub async fn post_agent(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.post(path, fields).await
+    }
+
+    /// The CSRF token of a back-office page.
+    pub async fn agent_csrf(&mut self, path: &str) -> String {
+        self.csrf(path).await
     }
 
     /// The CSRF token of the page's first form.

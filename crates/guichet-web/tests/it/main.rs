@@ -1,6 +1,7 @@
 //! Page and endpoint tests of the web edge, in-process (no socket), on a throwaway SQLite
 //! store, asserting through CSS selectors.
 
+mod backoffice;
 mod client;
 mod pages;
 mod portal;

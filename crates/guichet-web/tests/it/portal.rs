@@ -19,7 +19,7 @@ use crate::client::{Client, Part, location};
 
 const PASSWORD: &str = "une phrase de passe solide";
 
-async fn world(store: &Arc<dyn Store>) {
+pub(crate) async fn world(store: &Arc<dyn Store>) {
     let epci = store.add_tenant(&tenant("cc-test", TenantKind::Epci, None, 1), &[]).await.unwrap();
     let alpha = store
         .add_tenant(&tenant("alpha", TenantKind::Commune, Some(epci.id), 2), &[])
@@ -48,7 +48,7 @@ async fn app(db: TestDb) -> TestApp {
 }
 
 /// The last e-mail sent to `to` whose subject contains `subject`.
-async fn last_email(app: &TestApp, to: &str, subject: &str) -> guichet_store::NewEmail {
+pub(crate) async fn last_email(app: &TestApp, to: &str, subject: &str) -> guichet_store::NewEmail {
     app.db
         .store
         .list_recent_emails(100)
@@ -67,7 +67,7 @@ fn link_in(text: &str, prefix: &str) -> String {
     rest[..end].trim_start_matches("http://127.0.0.1:8080").to_owned()
 }
 
-async fn sign_up(c: &mut Client<'_>, email: &str, back: &str) {
+pub(crate) async fn sign_up(c: &mut Client<'_>, email: &str, back: &str) {
     let csrf = c.csrf(&format!("/compte/inscription?retour={back}")).await;
     let page = c
         .post(
@@ -87,7 +87,7 @@ async fn sign_up(c: &mut Client<'_>, email: &str, back: &str) {
     assert!(location(&page).starts_with("/compte/?inscription=1"));
 }
 
-async fn verify(c: &mut Client<'_>, email: &str) {
+pub(crate) async fn verify(c: &mut Client<'_>, email: &str) {
     let mail = last_email(c.app, email, "confirmez").await;
     let link = link_in(&mail.text, "http://127.0.0.1:8080/compte/verifier/");
     let page = c.get(&link).await;
@@ -105,7 +105,7 @@ async fn log_in(c: &mut Client<'_>, email: &str, password: &str) -> crate::Page 
 }
 
 /// Starts a service on a portal; returns the first step's path.
-async fn start(c: &mut Client<'_>, portal: &str, service: &str) -> String {
+pub(crate) async fn start(c: &mut Client<'_>, portal: &str, service: &str) -> String {
     let page = c.get(&format!("/{portal}/demarches/{service}")).await;
     assert_eq!(page.status, StatusCode::OK);
     let csrf = page.attrs("form input[name=_csrf]", "value").remove(0);
@@ -115,7 +115,7 @@ async fn start(c: &mut Client<'_>, portal: &str, service: &str) -> String {
 }
 
 /// Posts a step with `action=suivant`; returns the response.
-async fn step(c: &mut Client<'_>, path: &str, fields: &[(&str, &str)]) -> crate::Page {
+pub(crate) async fn step(c: &mut Client<'_>, path: &str, fields: &[(&str, &str)]) -> crate::Page {
     let csrf = c.csrf(path).await;
     let mut all = vec![("_csrf", csrf.as_str()), ("action", "suivant")];
     all.extend_from_slice(fields);
@@ -123,7 +123,11 @@ async fn step(c: &mut Client<'_>, path: &str, fields: &[(&str, &str)]) -> crate:
 }
 
 /// Fills every page, then submits from the summary; returns the request page path.
-async fn fill_and_submit(c: &mut Client<'_>, first: &str, pages: &[&[(&str, &str)]]) -> String {
+pub(crate) async fn fill_and_submit(
+    c: &mut Client<'_>,
+    first: &str,
+    pages: &[&[(&str, &str)]],
+) -> String {
     let mut path = first.to_owned();
     for fields in pages {
         let page = step(c, &path, fields).await;
@@ -139,13 +143,13 @@ async fn fill_and_submit(c: &mut Client<'_>, first: &str, pages: &[&[(&str, &str
     target
 }
 
-const ACTE: &[&[(&str, &str)]] = &[
+pub(crate) const ACTE: &[&[(&str, &str)]] = &[
     &[("type_acte", "naissance"), ("type_document", "extrait_sans_filiation"), ("nombre", "1")],
     &[("nom", "Martin"), ("prenoms", "Camille"), ("date_evenement", "1990-05-12")],
     &[("qualite", "interesse"), ("remise", "mairie")],
 ];
 
-const PNG: &[u8] =
+pub(crate) const PNG: &[u8] =
     &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
 
 #[tokio::test]
@@ -527,7 +531,7 @@ async fn a_draft_survives_logout_and_a_double_submission_makes_one_request() {
         assert_eq!(location(&page), "/compte/");
         let page = c.get("/compte/").await;
         assert_eq!(page.texts("ul.drafts li a"), ["Demande d'acte d'état civil"], "{backend:?}");
-        assert_eq!(page.attrs("ul.drafts li a", "href"), [second.clone()]);
+        assert_eq!(page.attrs("ul.drafts li a", "href"), std::slice::from_ref(&second));
         let page = c.get(&first).await;
         assert_eq!(page.attrs("input[name=type_acte][checked]", "value"), ["naissance"]);
 

@@ -81,6 +81,7 @@ async fn world(s: &Arc<dyn Store>) -> World {
     }
 }
 
+#[expect(clippy::too_many_arguments, reason = "a test fixture spelling out each column")]
 async fn submit(
     s: &Arc<dyn Store>,
     tenant: TenantId,

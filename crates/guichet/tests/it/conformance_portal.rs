@@ -41,7 +41,7 @@ async fn a_sign_up_writes_the_account_its_token_and_its_email_atomically() {
                 &account,
                 &token("h1", TokenPurpose::VerifyEmail),
                 std::slice::from_ref(&mail),
-                &[job.clone()],
+                std::slice::from_ref(&job),
             )
             .await
             .unwrap();
@@ -132,6 +132,7 @@ fn session(hash: &str, citizen: Option<CitizenId>, now: OffsetDateTime) -> Sessi
         citizen_id: citizen,
         agent_id: None,
         csrf_token: "csrf".into(),
+        mfa_ok: false,
         expires_at: now + Duration::hours(2),
         last_seen_at: now,
     }

@@ -16,6 +16,10 @@ const PAGES = [
   { name: 'login', path: '/compte/connexion', status: 200 },
   { name: 'signup', path: '/compte/inscription', status: 200 },
   { name: 'forgot-password', path: '/compte/mot-de-passe-oublie', status: 200 },
+  { name: 'accessibility-statement', path: '/saint-aubin-sur-lys/accessibilite', status: 200 },
+  { name: 'terms-of-use', path: '/saint-aubin-sur-lys/conditions-utilisation', status: 200 },
+  { name: 'platform-accessibility', path: '/accessibilite', status: 200 },
+  { name: 'agent-login', path: '/agents/connexion', status: 200 },
   { name: 'not-found', path: '/inconnue/', status: 404 },
 ];
 

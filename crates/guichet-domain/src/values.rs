@@ -96,6 +96,8 @@ const RESERVED_SLUGS: &[&str] = &[
     "csp-report",
     "robots.txt",
     "favicon.ico",
+    "accessibilite",
+    "conditions-utilisation",
 ];
 
 impl Slug {

@@ -28,6 +28,19 @@ pub struct WebConfig {
     pub files_dir: std::path::PathBuf,
     /// Domain of generated Message-IDs.
     pub mail_domain: String,
+    /// The `From` of outgoing e-mail ("Guichet <ne-pas-repondre@…>"), named in the terms of use.
+    pub mail_from: String,
+}
+
+impl WebConfig {
+    /// The address part of `mail_from`.
+    pub fn mail_from_address(&self) -> String {
+        let f = self.mail_from.trim();
+        match (f.rfind('<'), f.rfind('>')) {
+            (Some(a), Some(b)) if a < b => f[a + 1..b].to_owned(),
+            _ => f.to_owned(),
+        }
+    }
 }
 
 impl Default for WebConfig {
@@ -45,6 +58,7 @@ impl Default for WebConfig {
             base_url: "http://127.0.0.1:8080".to_owned(),
             files_dir: std::env::temp_dir().join("guichet-files"),
             mail_domain: "guichet.localhost".to_owned(),
+            mail_from: "Guichet <ne-pas-repondre@guichet.localhost>".to_owned(),
         }
     }
 }

@@ -153,6 +153,7 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
             .map_or_else(|| format!("http://{address}"), |u| u.trim_end_matches('/').to_owned()),
         files_dir: settings.data_dir.join("files"),
         mail_domain: settings.public_host().unwrap_or_else(|| "guichet.localhost".to_owned()),
+        mail_from: settings.email.from.clone(),
     };
     let state = AppState::new(store.clone(), web, runner.stats());
     let app = guichet_web::router(state);

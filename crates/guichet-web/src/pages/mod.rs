@@ -7,6 +7,7 @@ pub(crate) mod catalogue;
 pub(crate) mod demarche;
 pub(crate) mod demo;
 pub(crate) mod home;
+pub(crate) mod legal;
 pub(crate) mod mine;
 pub(crate) mod ops;
 pub(crate) mod tenant;
@@ -32,6 +33,8 @@ pub(crate) struct Layout {
     pub css: String,
     /// Per-tenant theme stylesheet, if on a tenant portal.
     pub theme_css: Option<String>,
+    /// Prefix of the legal pages linked from the footer (the tenant's, or the platform's).
+    pub legal_base: String,
 }
 
 impl Layout {
@@ -43,6 +46,7 @@ impl Layout {
             home_href: "/".to_owned(),
             css: stylesheet_url(),
             theme_css: None,
+            legal_base: String::new(),
         }
     }
 
@@ -54,6 +58,7 @@ impl Layout {
             home_href: format!("{base}/"),
             css: stylesheet_url(),
             theme_css: Some(format!("{base}/theme.css")),
+            legal_base: base.to_owned(),
         }
     }
 }

@@ -297,3 +297,55 @@ async fn session_cookies_are_secure_behind_https() {
     assert_eq!(app.get("/").await.header("set-cookie"), "");
     app.db.finish().await;
 }
+
+#[tokio::test]
+async fn every_tenant_publishes_its_accessibility_statement_and_terms_linked_from_every_footer() {
+    let app = TestApp::new(WebConfig::default()).await;
+    let (_, alpha) = territory(&app).await;
+    app.db
+        .store
+        .add_service(&guichet_testkit::fixtures::service(alpha.id, "question-mairie"))
+        .await
+        .unwrap();
+    for (page, base) in [
+        ("/", ""),
+        ("/alpha/", "/alpha"),
+        ("/cc-test/", "/cc-test"),
+        ("/compte/connexion", ""),
+        ("/inconnue/", ""),
+    ] {
+        let p = app.get(page).await;
+        assert_eq!(
+            p.attrs("footer ul.legal-links a", "href"),
+            [format!("{base}/accessibilite"), format!("{base}/conditions-utilisation")],
+            "{page}"
+        );
+        assert_eq!(
+            p.texts("footer ul.legal-links a")[0],
+            "Accessibilité : non conforme",
+            "{page}: the compliance mention"
+        );
+    }
+    let statement = app.get("/alpha/accessibilite").await;
+    assert_eq!(statement.status, StatusCode::OK);
+    let headings = statement.texts("main h2");
+    for h in [
+        "État de conformité",
+        "Contenus non accessibles",
+        "Établissement de cette déclaration",
+        "Retour d'information et contact",
+        "Voies de recours",
+    ] {
+        assert!(headings.iter().any(|x| x == h), "{h} missing: {headings:?}");
+    }
+    assert!(statement.text("main").contains("accueil@alpha.test"));
+    let terms = app.get("/alpha/conditions-utilisation").await;
+    assert_eq!(terms.texts("ul.teleservices a"), ["Poser une question à la mairie"]);
+    assert!(
+        terms.text("ul.addresses").contains("ne-pas-repondre@guichet.localhost")
+            && terms.text("ul.addresses").contains("accueil@alpha.test")
+    );
+    assert_eq!(app.get("/accessibilite").await.status, StatusCode::OK);
+    assert_eq!(app.get("/conditions-utilisation").await.status, StatusCode::OK);
+    app.db.finish().await;
+}

@@ -69,6 +69,7 @@ pub fn legal_dates(service: &Service, received: OffsetDateTime, area: HolidayAre
 }
 
 /// Everything an acknowledgement says.
+#[allow(missing_docs)]
 pub struct Ack<'a> {
     pub kind: AckKind,
     pub reference: &'a str,
@@ -95,7 +96,7 @@ struct AckHtml<'a> {
 }
 
 /// The acknowledgement with every mention already written out.
-pub struct AckView {
+pub(crate) struct AckView {
     pub title: String,
     pub reference: String,
     pub subject: String,
@@ -178,6 +179,19 @@ impl AckView {
             decision,
         }
     }
+}
+
+/// Renders an acknowledgement as the document kept on the request (no e-mail).
+pub fn document(ack: &Ack<'_>) -> Result<NewDocument, AppError> {
+    let view = AckView::new(ack);
+    Ok(NewDocument {
+        id: DocumentId::new(),
+        kind: ack.kind.as_str().to_owned(),
+        title: format!("{} – {}", view.title, view.reference),
+        text: AckText { a: &view }.render()?,
+        html: AckHtml { a: &view }.render()?,
+        created_at: ack.received_at,
+    })
 }
 
 /// Renders an acknowledgement as a document and as the e-mail carrying it.

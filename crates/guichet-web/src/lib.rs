@@ -7,7 +7,7 @@
 
 #![forbid(unsafe_code)]
 
-mod ack;
+pub mod ack;
 mod assets;
 mod error;
 mod files;

@@ -295,3 +295,233 @@ mod tests {
         assert_eq!(slugify("Les Granges-du-Lys"), "les-granges-du-lys");
     }
 }
+
+/// Demo requests, so that the citizen's space and the back-office have something to show: a
+/// few requests of Saint-Aubin-sur-Lys and of the EPCI in various statuses, with their
+/// acknowledgements, submitted over the past weeks.
+pub async fn load_requests(
+    store: &dyn guichet_store::Store,
+    territory: &TerritoryImport,
+) -> anyhow::Result<usize> {
+    use guichet_domain::form::Answers;
+    use guichet_domain::request::{ActorKind, Channel};
+    use guichet_domain::workflow::Workflow;
+    use guichet_domain::{EventId, RequestId};
+    use guichet_store::{NewEvent, NewRequest, SubmissionRecords};
+    use guichet_web::ack::{self, Ack, AckKind};
+    use serde_json::json;
+
+    let tenant = |slug: &str| territory.tenants.iter().find(|t| t.slug.as_str() == slug);
+    let (Some(commune), Some(epci)) = (tenant(SAMPLE_COMMUNE), tenant(EPCI_SLUG)) else {
+        return Ok(0);
+    };
+    let commune = store.get_tenant(commune.id).await?;
+    let epci = store.get_tenant(epci.id).await?;
+    let service = |owner: &guichet_store::Tenant, key: &str| {
+        territory
+            .services
+            .iter()
+            .find(|s| s.tenant_id == owner.id && s.template.as_deref() == Some(key))
+            .cloned()
+    };
+    let answers = |pairs: &[(&str, serde_json::Value)]| -> Answers {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let plans = [
+        (
+            "camille.martin",
+            &commune,
+            "acte-etat-civil",
+            12,
+            "received",
+            answers(&[
+                ("type_acte", json!("naissance")),
+                ("type_document", json!("copie_integrale")),
+                ("nombre", json!(1)),
+                ("nom", json!("Martin")),
+                ("prenoms", json!("Camille")),
+                ("date_evenement", json!("1988-03-14")),
+                ("pere_nom", json!("Martin")),
+                ("pere_prenoms", json!("Paul")),
+                ("mere_nom", json!("Durand")),
+                ("mere_prenoms", json!("Anne")),
+                ("qualite", json!("interesse")),
+                ("remise", json!("mairie")),
+            ]),
+        ),
+        (
+            "camille.martin",
+            &commune,
+            "reservation-salle",
+            5,
+            "in_progress",
+            answers(&[
+                ("salle", json!("fetes")),
+                ("date", json!("2027-06-20")),
+                ("creneau", json!("journee")),
+                ("objet", json!("Fête des voisins")),
+                ("participants", json!(120)),
+                ("association", json!("non")),
+            ]),
+        ),
+        (
+            "louis.bernard",
+            &commune,
+            "question-mairie",
+            20,
+            "closed",
+            answers(&[
+                ("sujet", json!("Horaires d'été")),
+                ("question", json!("La mairie est-elle ouverte le samedi en août ?")),
+                ("rappel", json!("non")),
+            ]),
+        ),
+        (
+            "louis.bernard",
+            &commune,
+            "declaration-prealable",
+            2,
+            "submitted",
+            answers(&[
+                (
+                    "adresse_terrain",
+                    json!({"street": "4 chemin des Vignes", "postcode": "45130", "city": "Saint-Aubin-sur-Lys"}),
+                ),
+                ("cadastre", json!("AB 112")),
+                ("superficie", json!(850)),
+                ("nature", json!("cloture")),
+                ("description", json!("Clôture en bois de 1,50 m côté rue.")),
+            ]),
+        ),
+        (
+            "camille.martin",
+            &epci,
+            "signalement",
+            3,
+            "received",
+            answers(&[
+                ("categorie", json!("eclairage")),
+                (
+                    "description",
+                    json!("Éclairage public en panne rue des Écoles depuis une semaine."),
+                ),
+                (
+                    "adresse",
+                    json!({"street": "rue des Écoles", "postcode": "45130", "city": "Saint-Aubin-sur-Lys"}),
+                ),
+            ]),
+        ),
+        (
+            "ines.petit",
+            &epci,
+            "signalement",
+            1,
+            "received",
+            answers(&[
+                ("categorie", json!("voirie")),
+                ("description", json!("Nid-de-poule dangereux devant l'école.")),
+                (
+                    "adresse",
+                    json!({"street": "2 place de l'Église", "postcode": "45130", "city": "Bellecombe"}),
+                ),
+            ]),
+        ),
+    ];
+    let workflow = Workflow::default();
+    let mut n = 0;
+    for (who, handler, key, days_ago, status, answers) in plans {
+        let (Some(svc), Some(citizen)) = (
+            service(handler, key),
+            territory.citizens.iter().find(|c| c.email.as_str().starts_with(who)),
+        ) else {
+            continue;
+        };
+        let received = now - time::Duration::days(days_ago);
+        let area = ack::area_of(&[&commune]);
+        let dates = ack::legal_dates(&svc, received, area);
+        let id = RequestId::new();
+        let name = format!("{} {}", citizen.given_name, citizen.family_name);
+        let kind = if svc.prior_check { AckKind::Aee } else { AckKind::Are };
+        let request = NewRequest {
+            id,
+            tenant_id: handler.id,
+            commune_tenant_id: (handler.id != commune.id).then_some(commune.id),
+            service_id: svc.id,
+            citizen_id: Some(citizen.id),
+            draft_id: None,
+            reference_prefix: svc.reference_prefix.clone(),
+            channel: Channel::Web,
+            status: status.to_owned(),
+            answers: answers.clone(),
+            submitter: json!({"prenom": citizen.given_name, "nom": citizen.family_name, "courriel": citizen.email}),
+            submitted_at: received,
+            deemed_decision_on: dates.deemed,
+            phase: workflow.phase(status).as_str().to_owned(),
+            search_text: guichet_domain::fold(&format!(
+                "{name} {} {}",
+                citizen.email,
+                guichet_domain::form::searchable_text(&answers)
+            )),
+        };
+        let failed = std::sync::Mutex::new(None);
+        let build = |reference: &str| {
+            let a = Ack {
+                kind,
+                reference,
+                subject: &svc.title,
+                received_at: received,
+                handler,
+                citizen_name: &name,
+                dates: &dates,
+                area,
+                what: "votre demande",
+            };
+            let event = |kind: &str, actor: ActorKind, data: serde_json::Value| NewEvent {
+                id: EventId::new(),
+                tenant_id: handler.id,
+                request_id: Some(id),
+                at: received,
+                actor_kind: actor,
+                actor_id: (actor == ActorKind::Citizen).then(|| citizen.id.as_uuid()),
+                channel: Channel::Web,
+                kind: kind.to_owned(),
+                citizen_visible: true,
+                data,
+            };
+            match ack::document(&a) {
+                Ok(document) => {
+                    let mut events = vec![
+                        event(
+                            "submitted",
+                            ActorKind::Citizen,
+                            json!({"reference": reference, "service": svc.title}),
+                        ),
+                        event(
+                            "acknowledged",
+                            ActorKind::System,
+                            json!({"document": document.id, "kind": kind.as_str()}),
+                        ),
+                    ];
+                    if !matches!(status, "received" | "submitted") {
+                        let label = workflow
+                            .status(status)
+                            .map_or(status.to_owned(), |s| s.citizen_label.clone());
+                        events.push(event("status_changed", ActorKind::System, json!({"from": "received", "to": status, "citizen_label": label, "body": ""})));
+                    }
+                    SubmissionRecords { events, documents: vec![document], ..Default::default() }
+                }
+                Err(e) => {
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                    SubmissionRecords::default()
+                }
+            }
+        };
+        store.submit_request(&request, &build).await?;
+        if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            anyhow::bail!("demo acknowledgement: {e}");
+        }
+        n += 1;
+    }
+    Ok(n)
+}

@@ -230,7 +230,10 @@ async fn load_demo(store: &dyn Store) -> anyhow::Result<()> {
     let territory = demo::territory(&hash).map_err(|e| anyhow::anyhow!("demo data: {e}"))?;
     match store.import_territory(&territory).await.context("cannot load the demo territory")? {
         ImportOutcome::Loaded => {
-            tracing::info!(tenants = territory.tenants.len(), "demo territory loaded")
+            let requests = demo::load_requests(store, &territory)
+                .await
+                .context("cannot load the demo requests")?;
+            tracing::info!(tenants = territory.tenants.len(), requests, "demo territory loaded");
         }
         ImportOutcome::AlreadyLoaded => tracing::info!("demo territory already loaded"),
     }
@@ -243,6 +246,9 @@ fn print_demo_banner(url: &str, settings: &Settings, backend: &str) {
     println!("  base de données : {backend} ({})", settings.database_url_redacted());
     println!("  intercommunalité : {url}{}/", demo::EPCI_SLUG);
     println!("  commune          : {url}{}/", demo::SAMPLE_COMMUNE);
+    println!(
+        "  espace agents    : {url}agents/ (les administrateurs activent la double authentification à la première connexion)"
+    );
     println!("Comptes de démonstration (mot de passe : {}) :", demo::PASSWORD);
     for (who, email) in demo::logins() {
         println!("  {who:<42} {email}");

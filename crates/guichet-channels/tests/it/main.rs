@@ -23,7 +23,8 @@ impl Drop for Server {
 }
 
 fn aiosmtpd() -> Option<Server> {
-    let available = Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+    let available =
+        Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
     if !available {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("CI=true but Python's aiosmtpd is not installed (pip install aiosmtpd)");
@@ -34,7 +35,15 @@ fn aiosmtpd() -> Option<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
     let maildir = std::env::temp_dir().join(format!("guichet-smtp-{}-{port}", std::process::id()));
     let child = Command::new("python3")
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
         .arg(&maildir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

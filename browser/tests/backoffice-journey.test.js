@@ -199,7 +199,7 @@ test('on a desktop: the administrator enrols TOTP, finds, answers and accepts a 
     assert.equal(await actionForm(agent, 'Prendre en charge').count(), 0, 'no longer offered');
 
     // Reply to the citizen.
-    await agent.getByLabel(/^Réponse/).fill(reply);
+    await agent.getByRole('textbox', { name: /^Réponse \(envoyée par courriel/ }).fill(reply);
     response = await navigation(agent, () => agent.getByRole('button', { name: 'Envoyer la réponse' }).click());
     assert.equal(response.status(), 200);
     const timeline = agent.locator('ol.agent-timeline > li');
@@ -208,7 +208,7 @@ test('on a desktop: the administrator enrols TOTP, finds, answers and accepts a 
     assert.equal((await replied.locator('p.body').innerText()).trim(), reply);
 
     // An internal note: in the agents' timeline, marked internal.
-    await agent.getByLabel(/^Note interne/).fill(note);
+    await agent.getByRole('textbox', { name: /^Note interne/ }).fill(note);
     response = await navigation(agent, () => agent.getByRole('button', { name: 'Ajouter la note' }).click());
     assert.equal(response.status(), 200);
     const noted = agent.locator('ol.agent-timeline > li.internal').filter({ hasText: note });

@@ -475,6 +475,145 @@ impl BackOfficeStore for PgStore {
         Ok(n > 0)
     }
 
+    async fn add_agent(&self, agent: &guichet_store::NewAgent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("insert into agents (id, email, password_hash, display_name, created_at) values ($1, $2, $3, $4, $5)")
+            .bind(agent.id.as_uuid())
+            .bind(agent.email.as_str())
+            .bind(&agent.password_hash)
+            .bind(&agent.display_name)
+            .bind(OffsetDateTime::now_utc())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for (tenant, role) in &agent.memberships {
+            sqlx::query("insert into memberships (agent_id, tenant_id, role) values ($1, $2, $3)")
+                .bind(agent.id.as_uuid())
+                .bind(tenant.as_uuid())
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_membership(
+        &self,
+        agent: AgentId,
+        tenant: TenantId,
+        role: Role,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let current: Option<String> = sqlx::query_scalar(
+            "select role from memberships where agent_id = $1 and tenant_id = $2",
+        )
+        .bind(agent.as_uuid())
+        .bind(tenant.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if current.as_deref() == Some("tenant_admin") && role != Role::TenantAdmin {
+            let admins: i64 = sqlx::query_scalar(
+                "select count(*) from memberships where tenant_id = $1 and role = 'tenant_admin'",
+            )
+            .bind(tenant.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if admins <= 1 {
+                return Err(StoreError::Conflict { constraint: "last_admin".into() });
+            }
+        }
+        sqlx::query(
+            "insert into memberships (agent_id, tenant_id, role) values ($1, $2, $3) \
+             on conflict (agent_id, tenant_id) do update set role = excluded.role",
+        )
+        .bind(agent.as_uuid())
+        .bind(tenant.as_uuid())
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn remove_membership(&self, agent: AgentId, tenant: TenantId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let current: Option<String> = sqlx::query_scalar(
+            "select role from memberships where agent_id = $1 and tenant_id = $2",
+        )
+        .bind(agent.as_uuid())
+        .bind(tenant.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if current.as_deref() == Some("tenant_admin") {
+            let admins: i64 = sqlx::query_scalar(
+                "select count(*) from memberships where tenant_id = $1 and role = 'tenant_admin'",
+            )
+            .bind(tenant.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if admins <= 1 {
+                return Err(StoreError::Conflict { constraint: "last_admin".into() });
+            }
+        }
+        sqlx::query("delete from memberships where agent_id = $1 and tenant_id = $2")
+            .bind(agent.as_uuid())
+            .bind(tenant.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // Requests of that tenant assigned to them go back to the pool.
+        sqlx::query(
+            "update requests set assignee_id = null where assignee_id = $1 and tenant_id = $2",
+        )
+        .bind(agent.as_uuid())
+        .bind(tenant.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn count_tenant_admins(&self, tenant: TenantId) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "select count(*) from memberships where tenant_id = $1 and role = 'tenant_admin'",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn set_agent_password(&self, agent: AgentId, password_hash: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("update agents set password_hash = $2 where id = $1")
+            .bind(agent.as_uuid())
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("delete from sessions where agent_id = $1")
+            .bind(agent.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_reply_template(&self, tenant: TenantId, id: Uuid) -> StoreResult<()> {
+        sqlx::query("delete from reply_templates where id = $1 and tenant_id = $2")
+            .bind(id)
+            .bind(tenant.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>> {
         let ids: Vec<Uuid> =
             sqlx::query_scalar("select tenant_id from event_heads order by tenant_id")

@@ -281,6 +281,27 @@ pub trait BackOfficeStore {
         file: guichet_domain::FileId,
     ) -> StoreResult<bool>;
 
+    /// Creates an agent with memberships. `Conflict { constraint: "agents_email_key" }` if the
+    /// address is taken.
+    async fn add_agent(&self, agent: &crate::NewAgent) -> StoreResult<()>;
+
+    /// Sets (adds or changes) an agent's role in a tenant.
+    async fn set_membership(&self, agent: AgentId, tenant: TenantId, role: Role)
+    -> StoreResult<()>;
+
+    /// Removes an agent from a tenant; refuses (`Conflict { constraint: "last_admin" }`) to
+    /// remove or demote the tenant's last administrator.
+    async fn remove_membership(&self, agent: AgentId, tenant: TenantId) -> StoreResult<()>;
+
+    /// How many administrators a tenant has.
+    async fn count_tenant_admins(&self, tenant: TenantId) -> StoreResult<i64>;
+
+    /// Sets an agent's password hash and ends their sessions.
+    async fn set_agent_password(&self, agent: AgentId, password_hash: &str) -> StoreResult<()>;
+
+    /// Deletes a tenant's reply template.
+    async fn delete_reply_template(&self, tenant: TenantId, id: uuid::Uuid) -> StoreResult<()>;
+
     /// Tenants that have events.
     async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>>;
 

@@ -34,7 +34,7 @@ pub use state::{AppState, WebConfig};
 
 /// The back-office, under its own session layer (cookie `guichet_agent`, path `/agents`).
 fn agent_routes(state: AppState) -> Router<AppState> {
-    use pages::{agents, backoffice};
+    use pages::{admin, agents, backoffice};
     Router::new()
         .route("/agents", get(|| async { axum::response::Redirect::permanent("/agents/") }))
         .route("/agents/", get(backoffice::inbox))
@@ -54,6 +54,13 @@ fn agent_routes(state: AppState) -> Router<AppState> {
         .route("/agents/demandes/{id}/assigner", post(backoffice::assign))
         .route("/agents/demandes/{id}/historique.csv", get(backoffice::history_csv))
         .route("/agents/fichiers/{id}", get(backoffice::file))
+        .route("/agents/profil", get(admin::profile).post(admin::change_password))
+        .route("/agents/admin/", get(admin::home))
+        .route("/agents/admin/{tenant}/agents", post(admin::add_agent))
+        .route("/agents/admin/{tenant}/agents/{agent}/role", post(admin::change_role))
+        .route("/agents/admin/{tenant}/agents/{agent}/retirer", post(admin::remove))
+        .route("/agents/admin/{tenant}/modeles", post(admin::add_template))
+        .route("/agents/admin/{tenant}/modeles/{id}/supprimer", post(admin::delete_template))
         .route_layer(axum::middleware::from_fn_with_state(state, session::agent_layer))
 }
 

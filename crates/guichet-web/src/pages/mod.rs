@@ -1,6 +1,7 @@
 //! Page handlers, one module per resource; each page's template struct lives beside its handler.
 
 pub(crate) mod account;
+pub(crate) mod admin;
 pub(crate) mod agents;
 pub(crate) mod backoffice;
 pub(crate) mod catalogue;

@@ -480,3 +480,124 @@ async fn an_acknowledgement_of_receipt_follows_the_check_of_a_registered_request
     assert_eq!(mine.texts("ul.documents li a").len(), 2);
     app.db.finish().await;
 }
+
+#[tokio::test]
+async fn administrators_manage_their_tenants_agents_and_reply_templates_only() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        world(&db.store).await;
+        let app = TestApp::on(db, WebConfig::default());
+        let who = agents(&app).await;
+        let s = &app.db.store;
+        let tenant = |slug: &'static str| async move {
+            s.find_tenant_by_slug(&Slug::parse(slug).unwrap()).await.unwrap().unwrap().id
+        };
+        let (alpha, epci) = (tenant("alpha").await, tenant("cc-test").await);
+        // A plain agent has no administration.
+        let mut plain = agent_login(&app, &who.alpha).await;
+        assert_eq!(plain.get_agent("/agents/admin/").await.status, StatusCode::FORBIDDEN);
+        let csrf = plain.agent_csrf("/agents/").await;
+        let page = plain
+            .post_agent(
+                &format!("/agents/admin/{alpha}/modeles"),
+                &[("_csrf", &csrf), ("titre", "x"), ("texte", "y")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{backend:?}");
+
+        let mut admin = agent_login(&app, &who.admin).await;
+        let page = admin.get_agent("/agents/admin/").await;
+        assert_eq!(
+            page.texts("section.admin-tenant h2"),
+            ["Collectivité cc-test"],
+            "{backend:?}: only administered tenants"
+        );
+        let csrf = page.attrs("input[name=_csrf]", "value").remove(0);
+        // Alpha is not administered by them (supervisor there): 404.
+        let page = admin
+            .post_agent(
+                &format!("/agents/admin/{alpha}/modeles"),
+                &[("_csrf", &csrf), ("titre", "x"), ("texte", "y")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+        // Grant alpha's agent a membership of the EPCI, and create a new agent.
+        location(
+            &admin
+                .post_agent(
+                    &format!("/agents/admin/{epci}/agents"),
+                    &[("_csrf", &csrf), ("email", &who.alpha), ("role", "agent")],
+                )
+                .await,
+        );
+        location(
+            &admin
+                .post_agent(
+                    &format!("/agents/admin/{epci}/agents"),
+                    &[
+                        ("_csrf", &csrf),
+                        ("email", "nouvel@cc.test"),
+                        ("nom", "Nouvel Agent"),
+                        ("mot_de_passe", "un mot de passe initial"),
+                        ("role", "supervisor"),
+                    ],
+                )
+                .await,
+        );
+        let page = admin.get_agent("/agents/admin/").await;
+        let emails = page.texts("table.members tbody td:nth-child(2)");
+        assert!(
+            emails.contains(&who.alpha) && emails.contains(&"nouvel@cc.test".to_owned()),
+            "{backend:?}: {emails:?}"
+        );
+        let mut newcomer = Client::new(&app);
+        let csrf2 = newcomer.agent_csrf("/agents/connexion").await;
+        let page = newcomer
+            .post_agent(
+                "/agents/connexion",
+                &[
+                    ("_csrf", &csrf2),
+                    ("email", "nouvel@cc.test"),
+                    ("password", "un mot de passe initial"),
+                ],
+            )
+            .await;
+        assert_eq!(location(&page), "/agents/");
+        // The last administrator cannot be removed or demoted.
+        let me =
+            s.find_agent_login(&Email::parse(&who.admin).unwrap()).await.unwrap().unwrap().0.id;
+        let page = admin
+            .post_agent(
+                &format!("/agents/admin/{epci}/agents/{me}/role"),
+                &[("_csrf", &csrf), ("role", "agent")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend:?}");
+        assert_eq!(
+            page.text(".error-summary p"),
+            "La collectivité doit garder au moins un administrateur."
+        );
+        let page = admin
+            .post_agent(&format!("/agents/admin/{epci}/agents/{me}/retirer"), &[("_csrf", &csrf)])
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+        // Reply templates.
+        location(
+            &admin
+                .post_agent(
+                    &format!("/agents/admin/{epci}/modeles"),
+                    &[
+                        ("_csrf", &csrf),
+                        ("titre", "Pièce manquante"),
+                        ("texte", "Merci de nous transmettre…"),
+                    ],
+                )
+                .await,
+        );
+        assert_eq!(
+            admin.get_agent("/agents/admin/").await.texts("ul.templates strong"),
+            ["Pièce manquante"]
+        );
+        app.db.finish().await;
+    }
+}

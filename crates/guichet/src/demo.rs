@@ -258,44 +258,6 @@ pub fn logins() -> Vec<(&'static str, String)> {
     ]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_demo_territory_has_one_epci_and_32_communes_with_distinct_slugs() {
-        let t = territory("$argon2id$fake").unwrap();
-        assert_eq!(t.tenants.len(), 33);
-        let communes = t.tenants.iter().filter(|t| t.kind == TenantKind::Commune).count();
-        assert_eq!(communes, 32);
-        let mut slugs: Vec<_> = t.tenants.iter().map(|t| t.slug.as_str()).collect();
-        slugs.sort_unstable();
-        slugs.dedup();
-        assert_eq!(slugs.len(), 33);
-        assert!(slugs.contains(&SAMPLE_COMMUNE));
-        assert!(slugs.contains(&"val-d-oussiere"));
-        for (_, login) in logins() {
-            let known = t.agents.iter().any(|a| a.email.as_str() == login)
-                || t.citizens.iter().any(|c| c.email.as_str() == login);
-            assert!(known, "{login} is printed but not created");
-        }
-    }
-
-    #[test]
-    fn demo_colours_keep_white_text_readable() {
-        for c in COLOURS {
-            assert!(Colour::parse(c).unwrap().contrast_with_white() >= 4.5, "{c}");
-        }
-    }
-
-    #[test]
-    fn slugs_fold_french_accents_and_apostrophes() {
-        assert_eq!(slugify("Épinay-sur-Lys"), "epinay-sur-lys");
-        assert_eq!(slugify("Val-d'Oussière"), "val-d-oussiere");
-        assert_eq!(slugify("Les Granges-du-Lys"), "les-granges-du-lys");
-    }
-}
-
 /// Demo requests, so that the citizen's space and the back-office have something to show: a
 /// few requests of Saint-Aubin-sur-Lys and of the EPCI in various statuses, with their
 /// acknowledgements, submitted over the past weeks.
@@ -524,4 +486,42 @@ pub async fn load_requests(
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_territory_has_one_epci_and_32_communes_with_distinct_slugs() {
+        let t = territory("$argon2id$fake").unwrap();
+        assert_eq!(t.tenants.len(), 33);
+        let communes = t.tenants.iter().filter(|t| t.kind == TenantKind::Commune).count();
+        assert_eq!(communes, 32);
+        let mut slugs: Vec<_> = t.tenants.iter().map(|t| t.slug.as_str()).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), 33);
+        assert!(slugs.contains(&SAMPLE_COMMUNE));
+        assert!(slugs.contains(&"val-d-oussiere"));
+        for (_, login) in logins() {
+            let known = t.agents.iter().any(|a| a.email.as_str() == login)
+                || t.citizens.iter().any(|c| c.email.as_str() == login);
+            assert!(known, "{login} is printed but not created");
+        }
+    }
+
+    #[test]
+    fn demo_colours_keep_white_text_readable() {
+        for c in COLOURS {
+            assert!(Colour::parse(c).unwrap().contrast_with_white() >= 4.5, "{c}");
+        }
+    }
+
+    #[test]
+    fn slugs_fold_french_accents_and_apostrophes() {
+        assert_eq!(slugify("Épinay-sur-Lys"), "epinay-sur-lys");
+        assert_eq!(slugify("Val-d'Oussière"), "val-d-oussiere");
+        assert_eq!(slugify("Les Granges-du-Lys"), "les-granges-du-lys");
+    }
 }

@@ -213,7 +213,7 @@ test('on a desktop: the administrator enrols TOTP, finds, answers and accepts a 
     assert.equal(response.status(), 200);
     const noted = agent.locator('ol.agent-timeline > li.internal').filter({ hasText: note });
     assert.equal(await noted.count(), 1, 'the note is an internal entry');
-    assert.equal((await noted.locator('.tag').innerText()).trim(), 'interne');
+    assert.equal((await noted.locator('.tag').textContent()).trim(), 'interne');
 
     // Accept, with a message.
     response = await act(agent, 'Accepter', decision);

@@ -15,6 +15,7 @@ mod forms;
 mod host;
 mod mail;
 mod metrics;
+mod ods;
 mod pages;
 pub mod password;
 mod security;
@@ -47,6 +48,7 @@ fn agent_routes(state: AppState) -> Router<AppState> {
         .route("/agents/vues/{id}/supprimer", post(backoffice::delete_view))
         .route("/agents/actions", post(backoffice::bulk))
         .route("/agents/export.csv", get(backoffice::export_csv))
+        .route("/agents/export.ods", get(backoffice::export_ods))
         .route("/agents/demandes/{id}", get(backoffice::show))
         .route("/agents/demandes/{id}/transition", post(backoffice::transition))
         .route("/agents/demandes/{id}/note", post(backoffice::note))

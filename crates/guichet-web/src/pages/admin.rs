@@ -133,8 +133,13 @@ pub(crate) async fn add_agent(
     let email = match Email::parse(form.get("email")) {
         Ok(e) => e,
         Err(e) => {
-            return page(&state, &visitor, &agent, Some(format!("« Adresse électronique » : {e}.")))
-                .await;
+            return page(
+                &state,
+                &visitor,
+                &agent,
+                Some(format!("« Adresse électronique » : {e}.")),
+            )
+            .await;
         }
     };
     if let Some((existing, _)) = state.store.find_agent_login(&email).await? {

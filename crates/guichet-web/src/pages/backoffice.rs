@@ -313,6 +313,52 @@ fn csv_field(s: &str) -> String {
     if s.contains([';', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
+const EXPORT_HEADER: [&str; 9] = [
+    "Référence",
+    "Collectivité",
+    "Démarche",
+    "Usager",
+    "Canal",
+    "Statut",
+    "Déposée le",
+    "Décision implicite le",
+    "Agent",
+];
+
+/// Every row of an inbox view (up to 100,000), as text cells.
+async fn export_rows(
+    state: &AppState,
+    agent: &Agent,
+    q: &BTreeMap<String, String>,
+) -> Result<Vec<Vec<String>>, AppError> {
+    let filter = parse_filter(q, agent.id);
+    let workflow = Workflow::default();
+    let mut out = Vec::new();
+    let mut after = None;
+    while out.len() < 100_000 {
+        let page = state.store.inbox(agent.id, &filter, after, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|r| Cursor { submitted_at: r.submitted_at, id: r.id });
+        out.extend(page.into_iter().map(|r| {
+            vec![
+                r.reference,
+                r.tenant_name,
+                r.service_title,
+                r.citizen_name,
+                r.channel.label().to_owned(),
+                workflow.status(&r.status).map_or(r.status.clone(), |s| s.label.clone()),
+                datetime_fr(r.submitted_at),
+                r.deemed_decision_on.map(date_short).unwrap_or_default(),
+                r.assignee_name.unwrap_or_default(),
+            ]
+        }));
+    }
+    tracing::info!(agent.id = %agent.id, rows = out.len(), "inbox exported");
+    Ok(out)
+}
+
 /// `GET /agents/export.csv`: the current inbox view, every page, as CSV (UTF-8 with BOM and
 /// `;` separators, what French spreadsheet software expects).
 pub(crate) async fn export_csv(
@@ -321,42 +367,36 @@ pub(crate) async fn export_csv(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, AppError> {
     let agent = require_agent(&state, &visitor).await?;
-    let filter = parse_filter(&q, agent.id);
-    let mut out = String::from(
-        "\u{feff}Référence;Collectivité;Démarche;Usager;Canal;Statut;Déposée le;Décision implicite le;Agent\r\n",
-    );
-    let mut after = None;
-    let mut total = 0;
-    loop {
-        let page = state.store.inbox(agent.id, &filter, after, 1000).await?;
-        if page.is_empty() || total >= 100_000 {
-            break;
-        }
-        total += page.len();
-        after = page.last().map(|r| Cursor { submitted_at: r.submitted_at, id: r.id });
-        for r in page {
-            let fields = [
-                r.reference.clone(),
-                r.tenant_name.clone(),
-                r.service_title.clone(),
-                r.citizen_name.clone(),
-                r.channel.label().to_owned(),
-                Workflow::default().status(&r.status).map_or(r.status.clone(), |s| s.label.clone()),
-                datetime_fr(r.submitted_at),
-                r.deemed_decision_on.map(date_short).unwrap_or_default(),
-                r.assignee_name.clone().unwrap_or_default(),
-            ];
-            out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(";"));
-            out.push_str("\r\n");
-        }
+    let mut out = format!("\u{feff}{}\r\n", EXPORT_HEADER.join(";"));
+    for row in export_rows(&state, &agent, &q).await? {
+        out.push_str(&row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(";"));
+        out.push_str("\r\n");
     }
-    tracing::info!(agent.id = %agent.id, rows = total, "inbox exported");
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"demandes.csv\""),
         ],
         out,
+    )
+        .into_response())
+}
+
+/// `GET /agents/export.ods`: the same as an OpenDocument spreadsheet.
+pub(crate) async fn export_ods(
+    State(state): State<AppState>,
+    visitor: AgentVisitor,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, AppError> {
+    let agent = require_agent(&state, &visitor).await?;
+    let rows = export_rows(&state, &agent, &q).await?;
+    let bytes = crate::ods::spreadsheet("Demandes", &EXPORT_HEADER, &rows);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.oasis.opendocument.spreadsheet"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"demandes.ods\""),
+        ],
+        bytes,
     )
         .into_response())
 }

@@ -601,3 +601,44 @@ async fn administrators_manage_their_tenants_agents_and_reply_templates_only() {
         app.db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn inbox_views_export_as_csv_and_as_an_ods_a_zip_reader_opens() {
+    let db = TestDb::sqlite().await;
+    world(&db.store).await;
+    let app = TestApp::on(db, WebConfig::default());
+    let who = agents(&app).await;
+    let (_, _, _) = requests(&app).await;
+    let mut agent = agent_login(&app, &who.admin).await;
+    let csv = agent.get_agent("/agents/export.csv?canal=web").await;
+    assert!(csv.body.starts_with("\u{feff}Référence;Collectivité;"));
+    assert_eq!(csv.body.lines().count(), 3, "{}", csv.body);
+    let request = axum::http::Request::get("/agents/export.ods")
+        .header("host", "127.0.0.1")
+        .header("cookie", format!("guichet_agent={}", agent.agent_cookie.clone().unwrap()))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.oasis.opendocument.spreadsheet"
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let path = std::env::temp_dir().join(format!("guichet-export-{}.ods", uuid::Uuid::now_v7()));
+    std::fs::write(&path, &bytes).unwrap();
+    // Python's zipfile checks every CRC; ElementTree parses the sheet.
+    let script = "import sys, zipfile, xml.etree.ElementTree as ET\n\
+z = zipfile.ZipFile(sys.argv[1])\n\
+assert z.testzip() is None\n\
+assert z.namelist()[0] == 'mimetype' and z.read('mimetype') == b'application/vnd.oasis.opendocument.spreadsheet'\n\
+ns = '{urn:oasis:names:tc:opendocument:xmlns:text:1.0}p'\n\
+print('|'.join(p.text or '' for p in ET.fromstring(z.read('content.xml')).iter(ns)))\n";
+    let out =
+        std::process::Command::new("python3").arg("-c").arg(script).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cells = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(cells.starts_with("Référence|Collectivité|Démarche"), "{cells}");
+    assert!(cells.contains("EC-") && cells.contains("QM-"), "{cells}");
+    let _ = std::fs::remove_file(path);
+    app.db.finish().await;
+}

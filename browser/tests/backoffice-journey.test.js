@@ -4,12 +4,14 @@
 //    context the commune's administrator logs in, enrols a TOTP second factor (a wrong code
 //    first), finds the request in the inbox by its reference, saves the search as a view, opens
 //    the request, is refused "Accepter" without a message, takes it in charge, replies, adds an
-//    internal note and accepts it; logs out, and logs in again with a code. The citizen then
+//    internal note and accepts it; logs out, and logs in again with a code (a wrong one first).
+//    The citizen then
 //    reads the reply and the new status on their request page, and never the internal note;
 //  - on a phone (375 px): the commune agent (password only) opens the inbox and a request;
 //  - at both widths, with the keyboard alone: the commune agent logs in, opens the first request
 //    of the inbox and takes it in charge, with a visible focus at every stop.
-// No request exists in the demo territory: each test has the citizen send the ones it needs.
+// Each test has the citizen send the requests it works on, so that it does not depend on the
+// demo's own requests: sent last, they head the inbox (newest first).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agentLogin, DEMO_AGENTS, fillAgentLogin, totpCode, wrongTotpCode } from '../lib/agents.js';

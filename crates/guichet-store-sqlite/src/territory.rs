@@ -78,6 +78,73 @@ impl TerritoryStore for SqliteStore {
         Ok(ImportOutcome::Loaded)
     }
 
+    async fn bulk_insert_requests(&self, requests: &[(guichet_store::NewRequest, String)]) -> StoreResult<()> {
+        const COLUMNS: usize = 17;
+        let mut tx = self.write.begin().await.map_err(map_err)?;
+        // Multi-row inserts: one statement per 1,000 rows keeps the parameter count under both
+        // databases' limits and the load at hundreds of thousands of rows a minute.
+        for chunk in requests.chunks(1000) {
+            let mut sql = String::from(
+                "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, reference, \
+                 channel, status, answers, submitter, submitted_at, deemed_decision_on, created_at, \
+                 updated_at, phase, search_text, assignee_id) values ",
+            );
+            for i in 0..chunk.len() {
+                let n = i * COLUMNS;
+                let placeholders: Vec<String> = (1..=COLUMNS).map(|k| format!("${}", n + k)).collect();
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                sql.push_str(&placeholders.join(", "));
+                sql.push(')');
+            }
+            let mut q = sqlx::query(&sql);
+            for (r, reference) in chunk {
+                q = q
+                    .bind(r.id.as_uuid())
+                    .bind(r.tenant_id.as_uuid())
+                    .bind(r.commune_tenant_id.map(|t| t.as_uuid()))
+                    .bind(r.service_id.as_uuid())
+                    .bind(r.citizen_id.map(|c| c.as_uuid()))
+                    .bind(reference.as_str())
+                    .bind(r.channel.as_str())
+                    .bind(r.status.as_str())
+                    .bind(sqlx::types::Json(&r.answers))
+                    .bind(sqlx::types::Json(&r.submitter))
+                    .bind(to_us(r.submitted_at))
+                    .bind(r.deemed_decision_on)
+                    .bind(to_us(r.submitted_at))
+                    .bind(to_us(r.submitted_at))
+                    .bind(r.phase.as_str())
+                    .bind(format!("{} {}", guichet_domain::fold(reference), r.search_text))
+                    .bind(None::<uuid::Uuid>);
+            }
+            q.execute(&mut *tx).await.map_err(map_err)?;
+        }
+        // Keep the counters ahead of the generated numbers (the reference's last part).
+        let mut highest: std::collections::HashMap<(uuid::Uuid, i32), i64> = std::collections::HashMap::new();
+        for (r, reference) in requests {
+            let n = reference.rsplit('-').next().and_then(|x| x.parse().ok()).unwrap_or(0);
+            let e = highest.entry((r.tenant_id.as_uuid(), r.submitted_at.year())).or_default();
+            *e = (*e).max(n);
+        }
+        for ((tenant, year), last) in highest {
+            sqlx::query(
+                "insert into reference_counters (tenant_id, year, last) values ($1, $2, $3) \
+                 on conflict (tenant_id, year) do update set last = \
+                 case when reference_counters.last > excluded.last then reference_counters.last else excluded.last end",
+            )
+            .bind(tenant)
+            .bind(year)
+            .bind(last)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn has_import(&self, name: &str) -> StoreResult<bool> {
         let n: i64 = sqlx::query_scalar("select count(*) from imports where name = $1")
             .bind(name)

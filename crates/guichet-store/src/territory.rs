@@ -73,4 +73,9 @@ pub trait TerritoryStore {
 
     /// Whether an import of that name was loaded.
     async fn has_import(&self, name: &str) -> StoreResult<bool>;
+
+    /// Inserts many requests at once with their references already chosen (the benchmark
+    /// generator), in one transaction, and raises the reference counters to match. No events
+    /// or acknowledgements: this is volume for measuring, not history.
+    async fn bulk_insert_requests(&self, requests: &[(crate::NewRequest, String)]) -> StoreResult<()>;
 }

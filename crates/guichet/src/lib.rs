@@ -7,4 +7,5 @@
 pub mod audit;
 pub mod config;
 pub mod demo;
+pub mod generate;
 pub mod run;

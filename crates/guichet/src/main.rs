@@ -44,9 +44,26 @@ enum Command {
     Worker(ServeArgs),
     /// Check the configuration, print it with secrets hidden, and exit.
     CheckConfig(ServeArgs),
+    /// Generate a synthetic territory and requests for benchmarks.
+    Generate(GenerateArgs),
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Args, Clone)]
+struct GenerateArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Tenants in all (EPCIs are 1 in 28).
+    #[arg(long, default_value_t = 35_000)]
+    tenants: u32,
+    /// Requests.
+    #[arg(long, default_value_t = 1_000_000)]
+    requests: u64,
+    /// Seed of the generator (same seed, same data).
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +81,10 @@ fn main() -> ExitCode {
         Command::Worker(a) => (run::Mode::Worker, a),
         Command::CheckConfig(a) => (run::Mode::CheckConfig, a),
         Command::Audit(AuditCommand::Verify(a)) => (run::Mode::AuditVerify, a),
+        Command::Generate(g) => (
+            run::Mode::Generate(guichet::generate::Scale { tenants: g.tenants, requests: g.requests, seed: g.seed }),
+            g.serve,
+        ),
     };
     let overrides = config::Overrides { listen: args.listen, data_dir: args.data_dir };
     match run::main(mode, cli.config.as_deref(), overrides) {

@@ -17,7 +17,7 @@ use crate::config::{Backend, EmailTransport, LogFormat, Overrides, Settings};
 use crate::demo;
 
 /// The subcommand.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Mode {
     Serve,
     Demo,
@@ -25,9 +25,16 @@ pub enum Mode {
     Worker,
     CheckConfig,
     AuditVerify,
+    Generate(crate::generate::Scale),
 }
 
 /// Entry point after argument parsing.
+impl PartialEq for Mode {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
 pub fn main(mode: Mode, config_file: Option<&Path>, overrides: Overrides) -> anyhow::Result<()> {
     let settings = Settings::load(config_file, &|k| std::env::var(k).ok(), overrides)?;
     if mode == Mode::CheckConfig {
@@ -35,6 +42,11 @@ pub fn main(mode: Mode, config_file: Option<&Path>, overrides: Overrides) -> any
         println!("database: {} ({:?})", settings.database_url_redacted(), settings.backend()?);
         println!("configuration valide");
         return Ok(());
+    }
+    let mut settings = settings;
+    if matches!(mode, Mode::Generate(_)) && settings.log.level == "info" {
+        // Bulk inserts are long statements: sqlx would log each one as slow, in full.
+        settings.log.level = "info,sqlx=error".to_owned();
     }
     init_logging(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -59,6 +71,14 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings, mode == Mode::Demo).await?;
     if mode == Mode::Migrate {
         println!("migrations appliquées ({})", settings.database_url_redacted());
+        store.close().await;
+        return Ok(());
+    }
+    if let Mode::Generate(scale) = mode {
+        let hash = tokio::task::spawn_blocking(|| guichet_web::password::hash_password(crate::generate::BENCH_PASSWORD))
+            .await
+            .context("password hashing task failed")??;
+        crate::generate::run(store.as_ref(), scale, &hash).await?;
         store.close().await;
         return Ok(());
     }

@@ -5,8 +5,8 @@
 //    first), finds the request in the inbox by its reference, saves the search as a view, opens
 //    the request, is refused "Accepter" without a message, takes it in charge, replies, adds an
 //    internal note and accepts it; logs out, and logs in again with a code (a wrong one first).
-//    The citizen then
-//    reads the reply and the new status on their request page, and never the internal note;
+//    The citizen then reads the reply and the new status on their request page, and never the
+//    internal note;
 //  - on a phone (375 px): the commune agent (password only) opens the inbox and a request;
 //  - at both widths, with the keyboard alone: the commune agent logs in, opens the first request
 //    of the inbox and takes it in charge, with a visible focus at every stop.
@@ -287,6 +287,9 @@ test('on a phone: the commune agent logs in with a password alone, opens the inb
     assert.match(await page.locator('.agent-bar .notice').innerText(), /Activez la double authentification/);
     const row = page.locator('table.inbox tbody tr').filter({ hasText: reference });
     assert.equal(await row.count(), 1, `the inbox lists ${reference}`);
+    // Reflow (WCAG 1.4.10): the ten-column table scrolls inside its own box, not the page.
+    const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+    assert.ok(widths.page <= widths.viewport, `the inbox is ${widths.page}px wide on a ${widths.viewport}px screen`);
     await checkPage(page, 'backoffice-inbox');
 
     response = await navigation(page, () => row.getByRole('link', { name: reference }).click());

@@ -35,6 +35,25 @@ struct Query {
     params: Vec<P>,
 }
 
+/// The tenants whose requests a search may return: the filter's tenant, or all the agent's.
+async fn search_tenants(
+    store: &SqliteStore,
+    agent: AgentId,
+    f: &InboxFilter,
+) -> StoreResult<Vec<Uuid>> {
+    if f.search.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Some(t) = f.tenant {
+        return Ok(vec![t.as_uuid()]);
+    }
+    sqlx::query_scalar("select tenant_id from memberships where agent_id = $1")
+        .bind(agent.as_uuid())
+        .fetch_all(&store.read)
+        .await
+        .map_err(map_err)
+}
+
 impl Query {
     fn new(agent: AgentId) -> Self {
         Self {
@@ -51,7 +70,7 @@ impl Query {
         self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
     }
 
-    fn filter(&mut self, f: &InboxFilter) {
+    fn filter(&mut self, f: &InboxFilter, tenants: &[Uuid]) {
         if let Some(t) = f.tenant {
             self.push("r.tenant_id = ?", P::U(t.as_uuid()));
         }
@@ -95,6 +114,14 @@ impl Query {
             self.push("r.commune_tenant_id = ?", P::U(c.as_uuid()));
         }
         if let Some(q) = f.search.as_deref().map(fts_query).filter(|q| !q.is_empty()) {
+            // Limited to the agent's tenants inside the index, through their tokens: the
+            // search never walks other tenants' matches.
+            let tokens: Vec<String> = tenants
+                .iter()
+                .map(|t| format!("\"{}\"", guichet_store::records::tenant_token(*t)))
+                .collect();
+            let q =
+                if tokens.is_empty() { q } else { format!("{q} AND ({})", tokens.join(" OR ")) };
             self.push(
                 "r.rowid in (select rowid from requests_fts where requests_fts match ?)",
                 P::S(q),
@@ -129,6 +156,10 @@ fn fts_query(folded: &str) -> String {
         .split_whitespace()
         .map(|w| {
             let w: String = w.chars().filter(|c| c.is_alphanumeric()).collect();
+            // Numbers (reference parts, years) match exactly: "000001" must not find "0000017".
+            if !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) {
+                return format!("\"{w}\"");
+            }
             let stem = if w.chars().count() > 3 && (w.ends_with('s') || w.ends_with('x')) {
                 w[..w.len() - 1].to_owned()
             } else {
@@ -278,8 +309,9 @@ impl BackOfficeStore for SqliteStore {
         after: Option<Cursor>,
         limit: i64,
     ) -> StoreResult<Vec<InboxRow>> {
+        let tenants = search_tenants(self, agent, filter).await?;
         let mut q = Query::new(agent);
-        q.filter(filter);
+        q.filter(filter, &tenants);
         let (cmp, dir) = match filter.sort {
             InboxSort::Newest => ("<", "desc"),
             InboxSort::Oldest => (">", "asc"),
@@ -291,8 +323,12 @@ impl BackOfficeStore for SqliteStore {
             q.clauses.push(format!("(r.submitted_at, r.id) {cmp} (${}, ${n})", n - 1));
         }
         q.params.push(P::I(limit));
+        // The page's ids come from requests alone (an index scan); the joins for display
+        // then touch only those rows.
         let sql = format!(
-            "{INBOX_SELECT} where {} order by r.submitted_at {dir}, r.id {dir} limit ${}",
+            "{INBOX_SELECT} where r.id in (select r.id from requests r where {} \
+             order by r.submitted_at {dir}, r.id {dir} limit ${}) \
+             order by r.submitted_at {dir}, r.id {dir}",
             q.clauses.join(" and "),
             q.params.len()
         );
@@ -301,8 +337,9 @@ impl BackOfficeStore for SqliteStore {
     }
 
     async fn count_inbox(&self, agent: AgentId, filter: &InboxFilter) -> StoreResult<i64> {
+        let tenants = search_tenants(self, agent, filter).await?;
         let mut q = Query::new(agent);
-        q.filter(filter);
+        q.filter(filter, &tenants);
         let sql = format!("select count(*) as n from requests r where {}", q.clauses.join(" and "));
         let row = q.bind(&sql).fetch_one(&self.read).await.map_err(map_err)?;
         col(&row, "n")

@@ -374,7 +374,7 @@ impl RequestStore for SqliteStore {
         .bind(r.deemed_decision_on)
         .bind(to_us(now))
         .bind(&r.phase)
-        .bind(format!("{} {}", guichet_domain::fold(&reference), r.search_text))
+        .bind(guichet_store::records::search_document(&reference, r.tenant_id.as_uuid(), &r.search_text))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

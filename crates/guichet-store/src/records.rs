@@ -69,6 +69,18 @@ impl TryFrom<TenantRecord> for Tenant {
     }
 }
 
+/// The search token of a tenant, added to each request's search text so that full-text search
+/// can be limited to an agent's tenants inside the index ("t" + the id in lowercase hex).
+pub fn tenant_token(tenant: uuid::Uuid) -> String {
+    format!("t{}", tenant.simple())
+}
+
+/// The full searchable text of a request: its folded reference, the given text, and the token
+/// of its tenant.
+pub fn search_document(reference: &str, tenant: uuid::Uuid, text: &str) -> String {
+    format!("{} {} {}", guichet_domain::fold(reference), text, tenant_token(tenant))
+}
+
 /// Derives the `{table}_{columns}_key` constraint name from SQLite's unique-violation message
 /// ("UNIQUE constraint failed: services.tenant_id, services.slug" → "services_tenant_id_slug_key"),
 /// since SQLite does not report constraint names; PostgreSQL names them the same way.

@@ -77,5 +77,8 @@ pub trait TerritoryStore {
     /// Inserts many requests at once with their references already chosen (the benchmark
     /// generator), in one transaction, and raises the reference counters to match. No events
     /// or acknowledgements: this is volume for measuring, not history.
-    async fn bulk_insert_requests(&self, requests: &[(crate::NewRequest, String)]) -> StoreResult<()>;
+    async fn bulk_insert_requests(
+        &self,
+        requests: &[(crate::NewRequest, String)],
+    ) -> StoreResult<()>;
 }

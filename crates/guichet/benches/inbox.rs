@@ -29,7 +29,11 @@ struct Client {
 
 impl Client {
     async fn get(&self, path: &str) -> (u16, String, Duration) {
-        let request = Request::get(path).header("host", "127.0.0.1").header("cookie", &self.cookie).body(Body::empty()).expect("request");
+        let request = Request::get(path)
+            .header("host", "127.0.0.1")
+            .header("cookie", &self.cookie)
+            .body(Body::empty())
+            .expect("request");
         let started = Instant::now();
         let response = self.router.clone().oneshot(request).await.expect("infallible");
         let status = response.status().as_u16();
@@ -40,28 +44,58 @@ impl Client {
 
 async fn open(url: &str) -> Arc<dyn Store> {
     if url.starts_with("sqlite:") {
-        let s = guichet_store_sqlite::SqliteStore::connect(url, &Default::default()).await.expect("open SQLite");
+        let s = guichet_store_sqlite::SqliteStore::connect(url, &Default::default())
+            .await
+            .expect("open SQLite");
         s.migrate().await.expect("migrate");
         Arc::new(s)
     } else {
-        let s = guichet_store_postgres::PgStore::connect(url, &Default::default()).await.expect("connect PostgreSQL");
+        let s = guichet_store_postgres::PgStore::connect(url, &Default::default())
+            .await
+            .expect("connect PostgreSQL");
         s.migrate().await.expect("migrate");
         Arc::new(s)
     }
 }
 
 async fn login(router: &axum::Router) -> String {
-    let response = router.clone().oneshot(Request::get("/agents/connexion").header("host", "127.0.0.1").body(Body::empty()).unwrap()).await.unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let body = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned();
-    let csrf = body.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let form = format!("_csrf={csrf}&email=bench%40generated.test&password={}", guichet::generate::BENCH_PASSWORD);
     let response = router
         .clone()
-        .oneshot(Request::post("/agents/connexion").header("host", "127.0.0.1").header("cookie", &cookie).header("content-type", "application/x-www-form-urlencoded").body(Body::from(form)).unwrap())
+        .oneshot(
+            Request::get("/agents/connexion")
+                .header("host", "127.0.0.1")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
-    assert_eq!(response.headers()["location"], "/agents/", "bench agent login (run `guichet generate` first)");
+    let cookie =
+        response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let body = String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes())
+        .into_owned();
+    let csrf =
+        body.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let form = format!(
+        "_csrf={csrf}&email=bench%40generated.test&password={}",
+        guichet::generate::BENCH_PASSWORD
+    );
+    let response = router
+        .clone()
+        .oneshot(
+            Request::post("/agents/connexion")
+                .header("host", "127.0.0.1")
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["location"],
+        "/agents/",
+        "bench agent login (run `guichet generate` first)"
+    );
     response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
 }
 
@@ -72,7 +106,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     let Ok(url) = std::env::var("GUICHET_BENCH_DATABASE_URL") else {
-        eprintln!("GUICHET_BENCH_DATABASE_URL is not set: generate a territory with `guichet generate` and point this variable at it (see bench/run-inbox.sh).");
+        eprintln!(
+            "GUICHET_BENCH_DATABASE_URL is not set: generate a territory with `guichet generate` and point this variable at it (see bench/run-inbox.sh)."
+        );
         return;
     };
     let store = open(&url).await;
@@ -83,8 +119,17 @@ async fn main() {
 
     // A request id and a next-page link to exercise the request page and keyset pages.
     let (_, first, _) = client.get("/agents/").await;
-    let request = first.split("href=\"/agents/demandes/").nth(1).map(|s| s.split('"').next().unwrap_or("").to_owned()).unwrap_or_default();
-    let next = first.split("rel=\"next\"").next().and_then(|s| s.rsplit("href=\"").next()).map(|s| s.split('"').next().unwrap_or("").replace("&amp;", "&")).unwrap_or_default();
+    let request = first
+        .split("href=\"/agents/demandes/")
+        .nth(1)
+        .map(|s| s.split('"').next().unwrap_or("").to_owned())
+        .unwrap_or_default();
+    let next = first
+        .split("rel=\"next\"")
+        .next()
+        .and_then(|s| s.rsplit("href=\"").next())
+        .map(|s| s.split('"').next().unwrap_or("").replace("&amp;", "&"))
+        .unwrap_or_default();
     let scenarios = [
         ("inbox first page", "/agents/".to_owned()),
         ("inbox filtered (open, web)", "/agents/?etat=open&canal=web".to_owned()),
@@ -111,9 +156,16 @@ async fn main() {
             times.push(t);
         }
         times.sort();
-        let (p50, p95, p99) = (percentile(&times, 0.5), percentile(&times, 0.95), percentile(&times, 0.99));
+        let (p50, p95, p99) =
+            (percentile(&times, 0.5), percentile(&times, 0.95), percentile(&times, 0.99));
         let ok = p95 < TARGET_P95;
-        println!("{name:<30} {:>9.2} {:>9.2} {:>9.2} {:>7}", p50.as_secs_f64() * 1e3, p95.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3, if ok { "ok" } else { "MISSED" });
+        println!(
+            "{name:<30} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            p50.as_secs_f64() * 1e3,
+            p95.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            if ok { "ok" } else { "MISSED" }
+        );
         report.push(format!(
             "{{\"scenario\":\"{name}\",\"p50_ms\":{:.3},\"p95_ms\":{:.3},\"p99_ms\":{:.3},\"target_p95_ms\":50,\"met\":{ok}}}",
             p50.as_secs_f64() * 1e3,
@@ -124,6 +176,9 @@ async fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("inbox-{backend}.json"));
-    let _ = std::fs::write(&path, format!("{{\"backend\":\"{backend}\",\"results\":[{}]}}\n", report.join(",")));
+    let _ = std::fs::write(
+        &path,
+        format!("{{\"backend\":\"{backend}\",\"results\":[{}]}}\n", report.join(",")),
+    );
     println!("report: {}", path.display());
 }

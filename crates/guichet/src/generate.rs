@@ -17,7 +17,9 @@ use guichet_domain::{
     AgentId, Branding, CitizenId, Colour, Email, InseeCode, Phone, RequestId, Role, Siren, Slug,
     TenantContact, TenantId, TenantKind,
 };
-use guichet_store::{ImportOutcome, NewAgent, NewCitizen, NewRequest, NewTenant, Service, Store, TerritoryImport};
+use guichet_store::{
+    ImportOutcome, NewAgent, NewCitizen, NewRequest, NewTenant, Service, Store, TerritoryImport,
+};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -56,13 +58,47 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "éclairage", "lampadaire", "voirie", "trottoir", "nid-de-poule", "poubelle", "déchets", "école",
-    "cantine", "horaires", "mairie", "salle", "mariage", "naissance", "acte", "urbanisme", "clôture",
-    "piscine", "bruit", "stationnement", "arbre", "élagage", "inondation", "panneau", "marché",
-    "associations", "bibliothèque", "crèche", "transport", "eau", "assainissement", "cimetière",
+    "éclairage",
+    "lampadaire",
+    "voirie",
+    "trottoir",
+    "nid-de-poule",
+    "poubelle",
+    "déchets",
+    "école",
+    "cantine",
+    "horaires",
+    "mairie",
+    "salle",
+    "mariage",
+    "naissance",
+    "acte",
+    "urbanisme",
+    "clôture",
+    "piscine",
+    "bruit",
+    "stationnement",
+    "arbre",
+    "élagage",
+    "inondation",
+    "panneau",
+    "marché",
+    "associations",
+    "bibliothèque",
+    "crèche",
+    "transport",
+    "eau",
+    "assainissement",
+    "cimetière",
 ];
-const GIVEN: &[&str] = &["Camille", "Louis", "Inès", "Jules", "Léa", "Noah", "Emma", "Hugo", "Chloé", "Lucas", "Manon", "Arthur"];
-const FAMILY: &[&str] = &["Martin", "Bernard", "Petit", "Moreau", "Garnier", "Faure", "Durand", "Lefèvre", "Roux", "Fournier", "Girard", "Bonnet"];
+const GIVEN: &[&str] = &[
+    "Camille", "Louis", "Inès", "Jules", "Léa", "Noah", "Emma", "Hugo", "Chloé", "Lucas", "Manon",
+    "Arthur",
+];
+const FAMILY: &[&str] = &[
+    "Martin", "Bernard", "Petit", "Moreau", "Garnier", "Faure", "Durand", "Lefèvre", "Roux",
+    "Fournier", "Girard", "Bonnet",
+];
 
 fn insee(i: u32) -> String {
     // Departments 01–95 without 20, then a 3-digit number: unique for i < 94 × 999.
@@ -99,7 +135,10 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
     let question = all.iter().find(|t| t.key == "question-mairie").context("template")?;
     let report = all.iter().find(|t| t.key == "signalement").context("template")?;
     let now = OffsetDateTime::now_utc();
-    let branding = Branding { primary_colour: Colour::parse("#1f3f77").map_err(|e| anyhow::anyhow!("{e}"))?, logo_url: None };
+    let branding = Branding {
+        primary_colour: Colour::parse("#1f3f77").map_err(|e| anyhow::anyhow!("{e}"))?,
+        logo_url: None,
+    };
 
     let mut import = TerritoryImport { name: name.clone(), ..Default::default() };
     let mut epci_ids = Vec::new();
@@ -149,7 +188,9 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
     // One agent per EPCI, member of the EPCI and all its communes; the benchmark agent on epci-0.
     for (e, epci) in epci_ids.iter().enumerate() {
         let mut memberships = vec![(*epci, Role::Agent)];
-        memberships.extend(commune_rows.iter().filter(|(_, _, x)| *x == e).map(|(id, _, _)| (*id, Role::Agent)));
+        memberships.extend(
+            commune_rows.iter().filter(|(_, _, x)| *x == e).map(|(id, _, _)| (*id, Role::Agent)),
+        );
         let email = if e == 0 { BENCH_AGENT.to_owned() } else { format!("agent@epci-{e}.test") };
         import.agents.push(NewAgent {
             id: AgentId::new(),
@@ -163,7 +204,8 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
     for i in 0..citizens {
         import.citizens.push(NewCitizen {
             id: CitizenId::new(),
-            email: Email::parse(&format!("usager{i}@generated.test")).map_err(|x| anyhow::anyhow!("{x}"))?,
+            email: Email::parse(&format!("usager{i}@generated.test"))
+                .map_err(|x| anyhow::anyhow!("{x}"))?,
             password_hash: password_hash.to_owned(),
             given_name: rng.pick(GIVEN).to_string(),
             family_name: rng.pick(FAMILY).to_string(),
@@ -172,22 +214,63 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
             email_verified: true,
         });
     }
-    let citizen_ids: Vec<(CitizenId, String)> = import.citizens.iter().map(|c| (c.id, format!("{} {}", c.given_name, c.family_name))).collect();
+    let citizen_ids: Vec<(CitizenId, String)> = import
+        .citizens
+        .iter()
+        .map(|c| (c.id, format!("{} {}", c.given_name, c.family_name)))
+        .collect();
     match store.import_territory(&import).await.context("cannot load the generated territory")? {
-        ImportOutcome::Loaded => println!("territoire : {} EPCI, {} communes, {} usagers ({:.1} s)", epcis, communes, citizens, started.elapsed().as_secs_f64()),
+        ImportOutcome::Loaded => println!(
+            "territoire : {} EPCI, {} communes, {} usagers ({:.1} s)",
+            epcis,
+            communes,
+            citizens,
+            started.elapsed().as_secs_f64()
+        ),
         ImportOutcome::AlreadyLoaded => return Ok(()),
     }
 
     let workflow = Workflow::default();
-    let statuses = ["received", "received", "in_progress", "in_progress", "awaiting_citizen", "accepted", "rejected", "closed", "closed", "closed"];
-    let channels = [Channel::Web, Channel::Web, Channel::Web, Channel::Web, Channel::Web, Channel::Web, Channel::Web, Channel::Email, Channel::Email, Channel::Sms, Channel::Courrier, Channel::Guichet, Channel::Telephone];
-    let dense: Vec<usize> = commune_rows.iter().enumerate().filter(|(_, (_, _, e))| *e == 0).map(|(i, _)| i).collect();
-    let mut counters: std::collections::HashMap<(TenantId, i32), i64> = std::collections::HashMap::new();
+    let statuses = [
+        "received",
+        "received",
+        "in_progress",
+        "in_progress",
+        "awaiting_citizen",
+        "accepted",
+        "rejected",
+        "closed",
+        "closed",
+        "closed",
+    ];
+    let channels = [
+        Channel::Web,
+        Channel::Web,
+        Channel::Web,
+        Channel::Web,
+        Channel::Web,
+        Channel::Web,
+        Channel::Web,
+        Channel::Email,
+        Channel::Email,
+        Channel::Sms,
+        Channel::Courrier,
+        Channel::Guichet,
+        Channel::Telephone,
+    ];
+    let dense: Vec<usize> =
+        commune_rows.iter().enumerate().filter(|(_, (_, _, e))| *e == 0).map(|(i, _)| i).collect();
+    let mut counters: std::collections::HashMap<(TenantId, i32), i64> =
+        std::collections::HashMap::new();
     let mut batch = Vec::with_capacity(10_000);
     let loading = Instant::now();
     for n in 0..scale.requests {
         // 5 % of the requests go to the dense EPCI's communes.
-        let c = if rng.below(100) < 5 && !dense.is_empty() { *rng.pick(&dense) } else { rng.below(commune_rows.len() as u64) as usize };
+        let c = if rng.below(100) < 5 && !dense.is_empty() {
+            *rng.pick(&dense)
+        } else {
+            rng.below(commune_rows.len() as u64) as usize
+        };
         let (commune, commune_service, epci) = commune_rows[c];
         let epci_service = rng.below(4) == 0;
         let (tenant, service, prefix, commune_tenant) = if epci_service {

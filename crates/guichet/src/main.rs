@@ -82,7 +82,11 @@ fn main() -> ExitCode {
         Command::CheckConfig(a) => (run::Mode::CheckConfig, a),
         Command::Audit(AuditCommand::Verify(a)) => (run::Mode::AuditVerify, a),
         Command::Generate(g) => (
-            run::Mode::Generate(guichet::generate::Scale { tenants: g.tenants, requests: g.requests, seed: g.seed }),
+            run::Mode::Generate(guichet::generate::Scale {
+                tenants: g.tenants,
+                requests: g.requests,
+                seed: g.seed,
+            }),
             g.serve,
         ),
     };

@@ -75,9 +75,11 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Mode::Generate(scale) = mode {
-        let hash = tokio::task::spawn_blocking(|| guichet_web::password::hash_password(crate::generate::BENCH_PASSWORD))
-            .await
-            .context("password hashing task failed")??;
+        let hash = tokio::task::spawn_blocking(|| {
+            guichet_web::password::hash_password(crate::generate::BENCH_PASSWORD)
+        })
+        .await
+        .context("password hashing task failed")??;
         crate::generate::run(store.as_ref(), scale, &hash).await?;
         store.close().await;
         return Ok(());

@@ -161,7 +161,7 @@ pub(crate) async fn inbox(
     let agent = require_agent(&state, &visitor).await?;
     let filter = parse_filter(&q, agent.id);
     let today = filter.today.unwrap_or_else(|| OffsetDateTime::now_utc().date());
-    let found = state.store.inbox(agent.id, &filter, cursor(&q), PAGE + 1).await?;
+    let (found, count) = state.store.inbox_page(agent.id, &filter, cursor(&q), PAGE + 1).await?;
     let more = found.len() as i64 > PAGE;
     let mut found = found;
     found.truncate(PAGE as usize);
@@ -171,7 +171,6 @@ pub(crate) async fn inbox(
         let us = last.submitted_at.unix_timestamp_nanos() / 1000;
         format!("/agents/?{}{}apres={us}_{}", qs, if qs.is_empty() { "" } else { "&" }, last.id)
     });
-    let count = state.store.count_inbox(agent.id, &filter).await?;
     let mut views = Vec::new();
     for v in state.store.list_saved_views(agent.id).await? {
         let parsed: BTreeMap<String, String> = v

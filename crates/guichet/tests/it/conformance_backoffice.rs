@@ -305,3 +305,44 @@ async fn a_status_change_is_refused_if_someone_changed_it_first_and_events_chain
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn search_pages_count_and_cover_every_match_once() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let w = world(s).await;
+        let base = OffsetDateTime::now_utc() - Duration::days(3);
+        for i in 0..30 {
+            let text = if i % 2 == 0 { "éclairage public" } else { "voirie" };
+            submit(
+                s,
+                w.a,
+                w.svc_a,
+                w.citizen,
+                text,
+                base + Duration::minutes(i / 3),
+                None,
+                Channel::Web,
+            )
+            .await;
+        }
+        let f = InboxFilter { search: Some("eclairage".into()), ..all() };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, total) = s.inbox_page(w.agent_a, &f, cursor, 4).await.unwrap();
+            assert_eq!(total, 15, "{:?}", db.backend);
+            let Some(last) = page.last() else { break };
+            cursor = Some(Cursor { submitted_at: last.submitted_at, id: last.id });
+            seen.extend(page.iter().map(|r| (r.submitted_at, r.id)));
+        }
+        assert_eq!(seen.len(), 15, "{:?}", db.backend);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted, "{:?}: newest first, no repeats", db.backend);
+        // The plain inbox agrees.
+        let (page, total) = s.inbox_page(w.agent_a, &all(), None, 50).await.unwrap();
+        assert_eq!((page.len(), total), (30, 30));
+        db.finish().await;
+    }
+}

@@ -35,6 +35,25 @@ struct Query {
     params: Vec<P>,
 }
 
+/// The tenants whose requests a search may return: the filter's tenant, or all the agent's.
+async fn search_tenants(
+    store: &PgStore,
+    agent: AgentId,
+    f: &InboxFilter,
+) -> StoreResult<Vec<Uuid>> {
+    if f.search.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Some(t) = f.tenant {
+        return Ok(vec![t.as_uuid()]);
+    }
+    sqlx::query_scalar("select tenant_id from memberships where agent_id = $1")
+        .bind(agent.as_uuid())
+        .fetch_all(&store.pool)
+        .await
+        .map_err(map_err)
+}
+
 impl Query {
     fn new(agent: AgentId) -> Self {
         Self {
@@ -51,7 +70,7 @@ impl Query {
         self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
     }
 
-    fn filter(&mut self, f: &InboxFilter) {
+    fn filter(&mut self, f: &InboxFilter, tenants: &[Uuid]) {
         if let Some(t) = f.tenant {
             self.push("r.tenant_id = ?", P::U(t.as_uuid()));
         }
@@ -96,7 +115,21 @@ impl Query {
         }
         if let Some(q) = f.search.as_deref().filter(|q| !q.trim().is_empty()) {
             // The text is folded (no accents) on both sides; `french` stems it.
-            self.push("r.search_vector @@ plainto_tsquery('french', ?)", P::S(q.to_owned()));
+            if tenants.is_empty() {
+                self.push("r.search_vector @@ plainto_tsquery('french', ?)", P::S(q.to_owned()));
+            } else {
+                // The words AND one of the agent's tenant tokens, evaluated inside the GIN index,
+                // so the search never walks other tenants' matches. The tokens go through the
+                // same `french` configuration as the indexed text, so they match whatever it
+                // makes of them.
+                let tokens: Vec<String> =
+                    tenants.iter().map(|t| guichet_store::records::tenant_token(*t)).collect();
+                self.push("r.search_vector @@ (plainto_tsquery('french', ?)", P::S(q.to_owned()));
+                let last = self.clauses.pop().unwrap_or_default();
+                self.params.push(P::S(tokens.join(" | ")));
+                self.clauses
+                    .push(format!("{last} && to_tsquery('french', ${}))", self.params.len()));
+            }
         }
     }
 
@@ -255,8 +288,9 @@ impl BackOfficeStore for PgStore {
         after: Option<Cursor>,
         limit: i64,
     ) -> StoreResult<Vec<InboxRow>> {
+        let tenants = search_tenants(self, agent, filter).await?;
         let mut q = Query::new(agent);
-        q.filter(filter);
+        q.filter(filter, &tenants);
         let (cmp, dir) = match filter.sort {
             InboxSort::Newest => ("<", "desc"),
             InboxSort::Oldest => (">", "asc"),
@@ -268,22 +302,35 @@ impl BackOfficeStore for PgStore {
             q.clauses.push(format!("(r.submitted_at, r.id) {cmp} (${}, ${n})", n - 1));
         }
         q.params.push(P::I(limit));
-        // The page's ids come from requests alone (an index scan); the joins for display
-        // then touch only those rows.
+        let n = q.params.len();
+        let inner = if filter.search.is_some() {
+            // A search starts from the full-text index.
+            format!(
+                "select r.id from requests r where {} order by r.submitted_at {dir}, r.id {dir} limit ${n}",
+                q.clauses.join(" and ")
+            )
+        } else {
+            // One short index scan per tenant of the agent (its newest rows first), merged:
+            // the page never sorts all of the agent's requests.
+            let others: String = q.clauses[1..].iter().map(|c| format!(" and {c}")).collect();
+            format!(
+                "select x.id from (select tenant_id from memberships where agent_id = $1) m \
+                 cross join lateral (select r.id, r.submitted_at from requests r \
+                 where r.tenant_id = m.tenant_id{others} order by r.submitted_at {dir}, r.id {dir} limit ${n}) x \
+                 order by x.submitted_at {dir}, x.id {dir} limit ${n}"
+            )
+        };
         let sql = format!(
-            "{INBOX_SELECT} where r.id in (select r.id from requests r where {} \
-             order by r.submitted_at {dir}, r.id {dir} limit ${}) \
-             order by r.submitted_at {dir}, r.id {dir}",
-            q.clauses.join(" and "),
-            q.params.len()
+            "{INBOX_SELECT} where r.id in ({inner}) order by r.submitted_at {dir}, r.id {dir}"
         );
         let rows = q.bind(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(read_row).collect()
     }
 
     async fn count_inbox(&self, agent: AgentId, filter: &InboxFilter) -> StoreResult<i64> {
+        let tenants = search_tenants(self, agent, filter).await?;
         let mut q = Query::new(agent);
-        q.filter(filter);
+        q.filter(filter, &tenants);
         let sql = format!("select count(*) as n from requests r where {}", q.clauses.join(" and "));
         let row = q.bind(&sql).fetch_one(&self.pool).await.map_err(map_err)?;
         col(&row, "n")

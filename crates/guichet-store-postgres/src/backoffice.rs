@@ -151,6 +151,36 @@ impl Query {
     }
 }
 
+/// Refuses to remove or demote a tenant's only administrator (a tenant nobody can administer
+/// would need a developer).
+async fn ensure_not_last_admin(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    agent: AgentId,
+    tenant: TenantId,
+) -> StoreResult<()> {
+    let current: Option<String> =
+        sqlx::query_scalar("select role from memberships where agent_id = $1 and tenant_id = $2")
+            .bind(agent.as_uuid())
+            .bind(tenant.as_uuid())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    if current.as_deref() != Some("tenant_admin") {
+        return Ok(());
+    }
+    let admins: i64 = sqlx::query_scalar(
+        "select count(*) from memberships where tenant_id = $1 and role = 'tenant_admin'",
+    )
+    .bind(tenant.as_uuid())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    if admins <= 1 {
+        return Err(StoreError::Conflict { constraint: "last_admin".into() });
+    }
+    Ok(())
+}
+
 const INBOX_SELECT: &str = "select r.id, r.reference, r.status, r.phase, r.channel, r.submitted_at, \
      r.deemed_decision_on, r.submitter, t.name as tenant_name, s.title as service_title, \
      a.display_name as assignee_name from requests r join tenants t on t.id = r.tenant_id \
@@ -556,25 +586,8 @@ impl BackOfficeStore for PgStore {
         role: Role,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let current: Option<String> = sqlx::query_scalar(
-            "select role from memberships where agent_id = $1 and tenant_id = $2",
-        )
-        .bind(agent.as_uuid())
-        .bind(tenant.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if current.as_deref() == Some("tenant_admin") && role != Role::TenantAdmin {
-            let admins: i64 = sqlx::query_scalar(
-                "select count(*) from memberships where tenant_id = $1 and role = 'tenant_admin'",
-            )
-            .bind(tenant.as_uuid())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if admins <= 1 {
-                return Err(StoreError::Conflict { constraint: "last_admin".into() });
-            }
+        if role != Role::TenantAdmin {
+            ensure_not_last_admin(&mut tx, agent, tenant).await?;
         }
         sqlx::query(
             "insert into memberships (agent_id, tenant_id, role) values ($1, $2, $3) \
@@ -591,26 +604,7 @@ impl BackOfficeStore for PgStore {
 
     async fn remove_membership(&self, agent: AgentId, tenant: TenantId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let current: Option<String> = sqlx::query_scalar(
-            "select role from memberships where agent_id = $1 and tenant_id = $2",
-        )
-        .bind(agent.as_uuid())
-        .bind(tenant.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if current.as_deref() == Some("tenant_admin") {
-            let admins: i64 = sqlx::query_scalar(
-                "select count(*) from memberships where tenant_id = $1 and role = 'tenant_admin'",
-            )
-            .bind(tenant.as_uuid())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if admins <= 1 {
-                return Err(StoreError::Conflict { constraint: "last_admin".into() });
-            }
-        }
+        ensure_not_last_admin(&mut tx, agent, tenant).await?;
         sqlx::query("delete from memberships where agent_id = $1 and tenant_id = $2")
             .bind(agent.as_uuid())
             .bind(tenant.as_uuid())

@@ -140,6 +140,46 @@ struct VerifyHtml<'a> {
     platform: &'a str,
 }
 
+/// A one-time token for `purpose`, the e-mail carrying its link, and the job sending it.
+fn token_email(
+    state: &AppState,
+    purpose: TokenPurpose,
+    to: &str,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<(NewToken, guichet_store::NewEmail, guichet_store::NewJob), AppError> {
+    let token = random_token();
+    let platform = state.config.platform_name.as_str();
+    let (mail, expires_at) = match purpose {
+        TokenPurpose::VerifyEmail => {
+            let link = format!("{}/compte/verifier/{token}", state.config.base_url);
+            let mail = email(
+                state,
+                to,
+                format!("{platform} : confirmez votre adresse électronique"),
+                &VerifyText { name, link: &link, platform },
+                &VerifyHtml { name, link: &link, platform },
+                None,
+            )?;
+            (mail, now + Duration::days(2))
+        }
+        TokenPurpose::ResetPassword => {
+            let link = format!("{}/compte/nouveau-mot-de-passe/{token}", state.config.base_url);
+            let mail = email(
+                state,
+                to,
+                format!("{platform} : réinitialisation de votre mot de passe"),
+                &ResetText { name, link: &link, platform },
+                &ResetHtml { name, link: &link, platform },
+                None,
+            )?;
+            (mail, now + Duration::hours(1))
+        }
+    };
+    let job = mail.send_job(now);
+    Ok((NewToken { token_hash: sha256_hex(token.as_bytes()), purpose, expires_at }, mail, job))
+}
+
 /// `POST /compte/inscription`
 pub(crate) async fn signup(
     State(state): State<AppState>,
@@ -198,25 +238,10 @@ pub(crate) async fn signup(
                 ..Profile::default()
             },
         };
-        let token = random_token();
-        let link = format!("{}/compte/verifier/{token}", state.config.base_url);
         let name = format!("{given_name} {family_name}");
-        let platform = state.config.platform_name.as_str();
-        let mail = email(
-            &state,
-            email_addr.as_str(),
-            format!("{platform} : confirmez votre adresse électronique"),
-            &VerifyText { name: &name, link: &link, platform },
-            &VerifyHtml { name: &name, link: &link, platform },
-            None,
-        )?;
         let now = OffsetDateTime::now_utc();
-        let new_token = NewToken {
-            token_hash: sha256_hex(token.as_bytes()),
-            purpose: TokenPurpose::VerifyEmail,
-            expires_at: now + Duration::days(2),
-        };
-        let job = mail.send_job(now);
+        let (new_token, mail, job) =
+            token_email(&state, TokenPurpose::VerifyEmail, email_addr.as_str(), &name, now)?;
         match state.store.create_citizen(&account, &new_token, &[mail], &[job]).await {
             Ok(citizen) => {
                 visitor.login(&state, citizen.id).await?;
@@ -326,24 +351,9 @@ pub(crate) async fn resend_verification(
         if state.store.hit_throttle(&key, Duration::hours(1), now).await? > 5 {
             return Err(AppError::TooManyRequests("Plusieurs liens viennent déjà d'être envoyés. Consultez votre messagerie (y compris les indésirables) ou réessayez dans une heure.".into()));
         }
-        let token = random_token();
-        let link = format!("{}/compte/verifier/{token}", state.config.base_url);
         let name = format!("{} {}", citizen.profile.given_name, citizen.profile.family_name);
-        let platform = state.config.platform_name.as_str();
-        let mail = email(
-            &state,
-            citizen.email.as_str(),
-            format!("{platform} : confirmez votre adresse électronique"),
-            &VerifyText { name: &name, link: &link, platform },
-            &VerifyHtml { name: &name, link: &link, platform },
-            None,
-        )?;
-        let t = NewToken {
-            token_hash: sha256_hex(token.as_bytes()),
-            purpose: TokenPurpose::VerifyEmail,
-            expires_at: now + Duration::days(2),
-        };
-        let job = mail.send_job(now);
+        let (t, mail, job) =
+            token_email(&state, TokenPurpose::VerifyEmail, citizen.email.as_str(), &name, now)?;
         state.store.add_citizen_token(citizen.id, &t, &[mail], &[job]).await?;
     }
     message(
@@ -521,24 +531,9 @@ pub(crate) async fn forgot(
     let key = format!("reset:{address}");
     let allowed = state.store.hit_throttle(&key, Duration::hours(1), now).await? <= 3;
     if let (true, Some((citizen, _))) = (allowed, state.store.find_citizen_login(&address).await?) {
-        let token = random_token();
-        let link = format!("{}/compte/nouveau-mot-de-passe/{token}", state.config.base_url);
         let name = format!("{} {}", citizen.profile.given_name, citizen.profile.family_name);
-        let platform = state.config.platform_name.as_str();
-        let mail = email(
-            &state,
-            citizen.email.as_str(),
-            format!("{platform} : réinitialisation de votre mot de passe"),
-            &ResetText { name: &name, link: &link, platform },
-            &ResetHtml { name: &name, link: &link, platform },
-            None,
-        )?;
-        let t = NewToken {
-            token_hash: sha256_hex(token.as_bytes()),
-            purpose: TokenPurpose::ResetPassword,
-            expires_at: now + Duration::hours(1),
-        };
-        let job = mail.send_job(now);
+        let (t, mail, job) =
+            token_email(&state, TokenPurpose::ResetPassword, citizen.email.as_str(), &name, now)?;
         state.store.add_citizen_token(citizen.id, &t, &[mail], &[job]).await?;
     }
     message(

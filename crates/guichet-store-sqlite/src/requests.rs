@@ -394,7 +394,8 @@ impl RequestStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
-        let records = build(&reference);
+        // Dropping the transaction on error rolls back the reference and the request.
+        let records = build(&reference).map_err(StoreError::Other)?;
         write_records(&mut tx, Some(r.id), &records, now).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Submitted { id: r.id, reference, created: true })

@@ -151,8 +151,9 @@ pub struct SubmissionRecords {
     pub jobs: Vec<NewJob>,
 }
 
-/// Builds the records of a submission from its reference.
-pub type RecordsBuilder<'a> = &'a (dyn Fn(&str) -> SubmissionRecords + Send + Sync);
+/// Builds the records of a submission from its reference; an error (its text for the logs)
+/// rolls the whole submission back, so a request never exists without its records.
+pub type RecordsBuilder<'a> = &'a (dyn Fn(&str) -> Result<SubmissionRecords, String> + Send + Sync);
 
 /// What `submit_request` did.
 #[derive(Clone, Debug, PartialEq, Eq)]

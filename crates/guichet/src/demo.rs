@@ -426,7 +426,6 @@ pub async fn load_requests(
                 guichet_domain::form::searchable_text(&answers)
             )),
         };
-        let failed = std::sync::Mutex::new(None);
         let build = |reference: &str| {
             let a = Ack {
                 kind,
@@ -451,38 +450,31 @@ pub async fn load_requests(
                 citizen_visible: true,
                 data,
             };
-            match ack::document(&a) {
-                Ok(document) => {
-                    let mut events = vec![
-                        event(
-                            "submitted",
-                            ActorKind::Citizen,
-                            json!({"reference": reference, "service": svc.title}),
-                        ),
-                        event(
-                            "acknowledged",
-                            ActorKind::System,
-                            json!({"document": document.id, "kind": kind.as_str()}),
-                        ),
-                    ];
-                    if !matches!(status, "received" | "submitted") {
-                        let label = workflow
-                            .status(status)
-                            .map_or(status.to_owned(), |s| s.citizen_label.clone());
-                        events.push(event("status_changed", ActorKind::System, json!({"from": "received", "to": status, "citizen_label": label, "body": ""})));
-                    }
-                    SubmissionRecords { events, documents: vec![document], ..Default::default() }
-                }
-                Err(e) => {
-                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                    SubmissionRecords::default()
-                }
+            let document = ack::document(&a).map_err(|e| format!("demo acknowledgement: {e}"))?;
+            let mut events = vec![
+                event(
+                    "submitted",
+                    ActorKind::Citizen,
+                    json!({"reference": reference, "service": svc.title}),
+                ),
+                event(
+                    "acknowledged",
+                    ActorKind::System,
+                    json!({"document": document.id, "kind": kind.as_str()}),
+                ),
+            ];
+            if !matches!(status, "received" | "submitted") {
+                let label =
+                    workflow.status(status).map_or(status.to_owned(), |s| s.citizen_label.clone());
+                events.push(event(
+                    "status_changed",
+                    ActorKind::System,
+                    json!({"from": "received", "to": status, "citizen_label": label, "body": ""}),
+                ));
             }
+            Ok(SubmissionRecords { events, documents: vec![document], ..Default::default() })
         };
         store.submit_request(&request, &build).await?;
-        if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            anyhow::bail!("demo acknowledgement: {e}");
-        }
         n += 1;
     }
     Ok(n)

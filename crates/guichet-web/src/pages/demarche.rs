@@ -671,8 +671,8 @@ pub(crate) async fn submit(
         )),
     };
     // The acknowledgement needs the reference, which the store allocates inside the
-    // transaction: it is rendered there, so a request never exists without it.
-    let rendered = std::sync::Mutex::new(None::<AppError>);
+    // transaction: it is rendered there, and a rendering failure rolls the submission back, so
+    // a request never exists without it.
     let build = |reference: &str| {
         let a = Ack {
             kind,
@@ -685,63 +685,40 @@ pub(crate) async fn submit(
             area,
             what: "votre demande",
         };
-        match ack::render(&state, &a, citizen.email.as_str(), request_id) {
-            Ok((document, email)) => {
-                let event = |kind: &str, actor: ActorKind, data: Value| NewEvent {
-                    id: EventId::new(),
-                    tenant_id: handler.id,
-                    request_id: Some(request_id),
-                    at: now,
-                    actor_kind: actor,
-                    actor_id: (actor == ActorKind::Citizen).then(|| citizen.id.as_uuid()),
-                    channel: Channel::Web,
-                    kind: kind.to_owned(),
-                    citizen_visible: true,
-                    data,
-                };
-                let job = email.send_job(now);
-                SubmissionRecords {
-                    events: vec![
-                        event(
-                            "submitted",
-                            ActorKind::Citizen,
-                            json!({"reference": reference, "service": service.title}),
-                        ),
-                        event(
-                            "acknowledged",
-                            ActorKind::System,
-                            json!({"document": document.id, "kind": kind.as_str(), "email": email.id}),
-                        ),
-                    ],
-                    documents: vec![document],
-                    emails: vec![email],
-                    jobs: vec![job],
-                }
-            }
-            Err(e) => {
-                *rendered.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                SubmissionRecords::default()
-            }
-        }
+        let (document, email) = ack::render(&state, &a, citizen.email.as_str(), request_id)
+            .map_err(|e| e.to_string())?;
+        let event = |kind: &str, actor: ActorKind, data: Value| NewEvent {
+            id: EventId::new(),
+            tenant_id: handler.id,
+            request_id: Some(request_id),
+            at: now,
+            actor_kind: actor,
+            actor_id: (actor == ActorKind::Citizen).then(|| citizen.id.as_uuid()),
+            channel: Channel::Web,
+            kind: kind.to_owned(),
+            citizen_visible: true,
+            data,
+        };
+        let job = email.send_job(now);
+        Ok(SubmissionRecords {
+            events: vec![
+                event(
+                    "submitted",
+                    ActorKind::Citizen,
+                    json!({"reference": reference, "service": service.title}),
+                ),
+                event(
+                    "acknowledged",
+                    ActorKind::System,
+                    json!({"document": document.id, "kind": kind.as_str(), "email": email.id}),
+                ),
+            ],
+            documents: vec![document],
+            emails: vec![email],
+            jobs: vec![job],
+        })
     };
-    // Render once outside the transaction first, so a template failure cannot commit a
-    // request without its acknowledgement.
-    let probe = Ack {
-        kind,
-        reference: "PROBE",
-        subject: &service.title,
-        received_at: now,
-        handler: &handler,
-        citizen_name: &name,
-        dates: &dates,
-        area,
-        what: "votre demande",
-    };
-    ack::render(&state, &probe, citizen.email.as_str(), request_id)?;
     let submitted = state.store.submit_request(&new, &build).await?;
-    if let Some(e) = rendered.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
     if submitted.created {
         tracing::info!(request.id = %submitted.id, request.reference = %submitted.reference, channel = "web", "request submitted");
     }

@@ -87,9 +87,8 @@ async fn changing_one_event_row_makes_audit_verify_fail_and_name_it() {
             phase: "open".into(),
             search_text: String::new(),
         };
-        s.submit_request(&r, &|_: &str| SubmissionRecords {
-            events: events.clone(),
-            ..Default::default()
+        s.submit_request(&r, &|_: &str| {
+            Ok(SubmissionRecords { events: events.clone(), ..Default::default() })
         })
         .await
         .unwrap();

@@ -110,7 +110,7 @@ async fn submit(
         phase: "open".into(),
         search_text: guichet_domain::fold(&format!("Camille Martin {text}")),
     };
-    s.submit_request(&r, &|_: &str| SubmissionRecords::default()).await.unwrap();
+    s.submit_request(&r, &|_: &str| Ok(SubmissionRecords::default())).await.unwrap();
     id
 }
 

@@ -355,7 +355,7 @@ async fn submitting_allocates_a_yearly_reference_once_per_draft() {
         let d1 = draft(&w, w.alice);
         s.save_draft(&d1).await.unwrap();
         let r1 = request(&w, &d1);
-        let build = |reference: &str| records(&w, r1.id, w.alice, reference);
+        let build = |reference: &str| Ok(records(&w, r1.id, w.alice, reference));
         let first = s.submit_request(&r1, &build).await.unwrap();
         let year = r1.submitted_at.year();
         assert_eq!(first.reference, format!("QM-{year}-000001"), "{:?}", db.backend);
@@ -375,7 +375,7 @@ async fn submitting_allocates_a_yearly_reference_once_per_draft() {
         let d2 = draft(&w, w.alice);
         let r2 = request(&w, &d2);
         let second = s
-            .submit_request(&r2, &|reference: &str| records(&w, r2.id, w.alice, reference))
+            .submit_request(&r2, &|reference: &str| Ok(records(&w, r2.id, w.alice, reference)))
             .await
             .unwrap();
         assert_eq!(second.reference, format!("QM-{year}-000002"));
@@ -411,7 +411,7 @@ async fn events_form_an_unbroken_hash_chain_even_under_concurrent_submissions() 
             tasks.push(tokio::spawn(async move {
                 let d = draft(&w, w.alice);
                 let r = request(&w, &d);
-                s.submit_request(&r, &|reference: &str| records(&w, r.id, w.alice, reference))
+                s.submit_request(&r, &|reference: &str| Ok(records(&w, r.id, w.alice, reference)))
                     .await
                     .unwrap()
                     .reference
@@ -486,7 +486,7 @@ async fn files_are_readable_by_their_uploader_and_the_request_owner_only() {
         let mut d = draft(&w, w.alice);
         d.answers.insert("piece".into(), serde_json::json!([{"id": file.id.to_string(), "name": "photo.png", "size": 10, "content_type": "image/png"}]));
         let r = request(&w, &d);
-        s.submit_request(&r, &|reference: &str| records(&w, r.id, w.alice, reference))
+        s.submit_request(&r, &|reference: &str| Ok(records(&w, r.id, w.alice, reference)))
             .await
             .unwrap();
         // The account is deleted: the request stays with the administration, detached.

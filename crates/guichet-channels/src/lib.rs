@@ -1,8 +1,18 @@
-//! Guichet's channels to citizens. For now, e-mail out: a `Mailer` trait with an SMTP
-//! implementation (production) and a file implementation that writes each message as an
-//! `.eml` file (the demo, and machines without a mail relay). Later: IMAP in, SMS, letters.
+//! Guichet's channels to citizens, the protocol side only (what to do with a message is the
+//! web crate's business):
+//! - e-mail out: a `Mailer` trait with an SMTP implementation (production) and a file
+//!   implementation that writes each message as an `.eml` file (the demo, and machines
+//!   without a mail relay);
+//! - e-mail in: IMAP fetching (`imap`) and robust MIME reading (`inbound`);
+//! - SMS through Kannel (`sms`);
+//! - paper letters as PDF (`letter`).
 
 #![forbid(unsafe_code)]
+
+pub mod imap;
+pub mod inbound;
+pub mod letter;
+pub mod sms;
 
 use std::path::PathBuf;
 
@@ -26,6 +36,12 @@ pub struct OutgoingEmail {
     pub html: String,
     /// Message-ID without angle brackets.
     pub message_id: String,
+    /// `Reply-To`: the tenant's functional address, so that the citizen's answer comes back
+    /// into a mailbox Guichet reads.
+    pub reply_to: Option<String>,
+    /// Ids this message answers (without angle brackets), oldest first: the last one becomes
+    /// `In-Reply-To`, all of them `References`, so that mail clients thread the exchange.
+    pub references: Vec<String>,
 }
 
 /// Why an e-mail could not leave.
@@ -53,12 +69,28 @@ pub trait Mailer: Send + Sync + 'static {
 pub fn build_message(email: &OutgoingEmail) -> Result<Message, MailError> {
     let from: Mailbox = email.from.parse().map_err(|e| MailError::Invalid(format!("from: {e}")))?;
     let to: Mailbox = email.to.parse().map_err(|e| MailError::Invalid(format!("to: {e}")))?;
-    Message::builder()
+    let mut builder = Message::builder()
         .from(from)
         .to(to)
         .subject(email.subject.clone())
         .message_id(Some(format!("<{}>", email.message_id)))
-        .header(AutoSubmitted)
+;
+    // Notifications are automatic (RFC 3834: no vacation reply to them); an agent's answer
+    // in a thread is written by a person and must not be marked so.
+    if email.references.is_empty() {
+        builder = builder.header(AutoSubmitted);
+    }
+    if let Some(reply_to) = &email.reply_to {
+        let reply_to: Mailbox =
+            reply_to.parse().map_err(|e| MailError::Invalid(format!("reply-to: {e}")))?;
+        builder = builder.reply_to(reply_to);
+    }
+    if let Some(last) = email.references.last() {
+        builder = builder.in_reply_to(format!("<{last}>")).references(
+            email.references.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(" "),
+        );
+    }
+    builder
         .multipart(
             MultiPart::alternative()
                 .singlepart(
@@ -167,6 +199,8 @@ mod tests {
 
     fn email() -> OutgoingEmail {
         OutgoingEmail {
+            reply_to: None,
+            references: Vec::new(),
             from: "Mairie de Bellecombe <ne-pas-repondre@bellecombe.test>".into(),
             to: "camille@exemple.test".into(),
             subject: "Accusé de réception de votre demande EC-2026-000001".into(),

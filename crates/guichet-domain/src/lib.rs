@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod catalogue;
+pub mod channel;
 pub mod clock;
 pub mod deadline;
 pub mod form;

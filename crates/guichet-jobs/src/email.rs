@@ -45,6 +45,8 @@ impl JobHandler for SendEmail {
             text: e.text.clone(),
             html: e.html.clone(),
             message_id: e.message_id.clone(),
+            reply_to: e.reply_to.clone(),
+            references: e.references.clone(),
         };
         match self.mailer.send(&outgoing).await {
             Ok(()) => {

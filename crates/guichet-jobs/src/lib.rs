@@ -15,10 +15,12 @@
 mod email;
 mod housekeeping;
 mod runner;
+mod sms;
 mod stats;
 
 pub use email::SendEmail;
 pub use housekeeping::{PurgeJobs, PurgeSessions};
+pub use sms::SendSms;
 pub use runner::{Outcome, Registry, Runner, RunnerConfig};
 pub use stats::JobStats;
 

@@ -545,8 +545,10 @@ impl BackOfficeStore for PgStore {
         file: guichet_domain::FileId,
     ) -> StoreResult<bool> {
         let n: i64 = sqlx::query_scalar(
-            "select count(*) from request_files rf join requests r on r.id = rf.request_id \
-             where rf.file_id = $2 and r.tenant_id in (select tenant_id from memberships where agent_id = $1)",
+            "select (select count(*) from request_files rf join requests r on r.id = rf.request_id \
+             where rf.file_id = $2 and r.tenant_id in (select tenant_id from memberships where agent_id = $1)) \
+             + (select count(*) from inbound_files f join inbound_messages m on m.id = f.message_id \
+             where f.file_id = $2 and m.tenant_id in (select tenant_id from memberships where agent_id = $1))",
         )
         .bind(agent.as_uuid())
         .bind(file.as_uuid())

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod backoffice;
+mod channels;
 mod jobs;
 mod outbox;
 mod requests;

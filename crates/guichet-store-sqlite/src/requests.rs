@@ -182,6 +182,8 @@ pub(crate) async fn write_records(
         insert_document(tx, request_id, d).await?;
     }
     insert_emails(tx, &records.emails, now).await?;
+    crate::channels::insert_sms(tx, &records.sms, now).await?;
+    crate::channels::apply_inbound_updates(tx, &records.inbound, now).await?;
     insert_jobs(tx, &records.jobs, now).await?;
     Ok(())
 }
@@ -192,8 +194,8 @@ async fn insert_document(
     d: &NewDocument,
 ) -> StoreResult<()> {
     sqlx::query(
-        "insert into documents (id, request_id, kind, title, body_text, body_html, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into documents (id, request_id, kind, title, body_text, body_html, created_at, code) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(d.id.as_uuid())
     .bind(request.as_uuid())
@@ -202,6 +204,7 @@ async fn insert_document(
     .bind(&d.text)
     .bind(&d.html)
     .bind(to_us(d.created_at))
+    .bind(&d.code)
     .execute(&mut **tx)
     .await
     .map_err(map_err)?;
@@ -505,7 +508,7 @@ impl RequestStore for SqliteStore {
 
     async fn list_request_documents(&self, id: RequestId) -> StoreResult<Vec<Document>> {
         let rows = sqlx::query(
-            "select id, request_id, kind, title, body_text, body_html, created_at from documents \
+            "select id, request_id, kind, title, body_text, body_html, created_at, code from documents \
              where request_id = $1 order by created_at, id",
         )
         .bind(id.as_uuid())
@@ -522,6 +525,7 @@ impl RequestStore for SqliteStore {
                         text: col(row, "body_text")?,
                         html: col(row, "body_html")?,
                         created_at: ts(row, "created_at")?,
+                        code: col(row, "code")?,
                     },
                     request_id: RequestId::from_uuid(col(row, "request_id")?),
                 })

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod backoffice;
+mod channels;
 mod jobs;
 mod outbox;
 pub mod records;
@@ -30,6 +31,10 @@ pub use accounts::{
 pub use backoffice::{
     Agent, AssigneeFilter, BackOfficeStore, Cursor, DeadlineFilter, InboxFilter, InboxRow,
     InboxSort, Membership, ReplyTemplate, SavedView, StatusChange,
+};
+pub use channels::{
+    ChannelStore, Endpoint, ImapPosition, InboundFile, InboundMessage, InboundUpdate, NewInbound,
+    NewSms, OutboxSms, SEND_SMS_JOB,
 };
 pub use jobs::{Job, JobCounts, JobStore, NewJob};
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore, SEND_EMAIL_JOB};
@@ -80,6 +85,7 @@ pub trait Store:
     + RequestStore
     + OutboxStore
     + BackOfficeStore
+    + ChannelStore
     + Send
     + Sync
     + 'static

@@ -26,6 +26,10 @@ pub struct NewEmail {
     pub message_id: String,
     /// The request it concerns, if any.
     pub request_id: Option<RequestId>,
+    /// `Reply-To` (the tenant's functional address), so that answers come back to Guichet.
+    pub reply_to: Option<String>,
+    /// Message-IDs this one answers, oldest first (`In-Reply-To`, `References`).
+    pub references: Vec<String>,
 }
 
 impl NewEmail {

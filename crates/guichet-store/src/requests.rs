@@ -136,6 +136,8 @@ pub struct NewDocument {
     pub html: String,
     /// When it was issued.
     pub created_at: OffsetDateTime,
+    /// Short code printed on a paper letter.
+    pub code: Option<String>,
 }
 
 /// What a submission writes besides the request, built once the reference is known.
@@ -149,6 +151,10 @@ pub struct SubmissionRecords {
     pub emails: Vec<NewEmail>,
     /// Jobs (sending those e-mails…).
     pub jobs: Vec<NewJob>,
+    /// Text messages.
+    pub sms: Vec<crate::NewSms>,
+    /// Inbound messages whose state the action changes.
+    pub inbound: Vec<crate::InboundUpdate>,
 }
 
 /// Builds the records of a submission from its reference; an error (its text for the logs)

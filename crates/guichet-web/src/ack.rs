@@ -22,22 +22,30 @@ pub enum AckKind {
     Are,
     /// Accusé d'enregistrement électronique (the ARE follows after a check).
     Aee,
+    /// Accusé de réception of a request received on paper, at the counter or by phone
+    /// (CRPA R112-5), printed or handed over.
+    Paper,
+    /// Accusé de réception électronique of an e-mail not yet tied to a service: the legal
+    /// dates follow once an agent has qualified it.
+    Contact,
 }
 
 impl AckKind {
     /// Stored document kind.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Are => "are",
+            Self::Are | Self::Contact => "are",
             Self::Aee => "aee",
+            Self::Paper => "ar",
         }
     }
 
     /// French title.
     pub fn title(self) -> &'static str {
         match self {
-            Self::Are => "Accusé de réception électronique",
+            Self::Are | Self::Contact => "Accusé de réception électronique",
             Self::Aee => "Accusé d'enregistrement électronique",
+            Self::Paper => "Accusé de réception",
         }
     }
 }
@@ -109,6 +117,8 @@ pub(crate) struct AckView {
     pub phone: String,
     pub aee_are_deadline: Option<String>,
     pub decision: Vec<String>,
+    /// Printed rather than e-mailed: no "do not reply" footer.
+    pub paper: bool,
 }
 
 impl AckView {
@@ -117,6 +127,12 @@ impl AckView {
         let address = format!("{}, {} {}", c.street, c.postcode, c.city);
         let deemed = a.dates.deemed.map(date_fr);
         let decision = match (a.dates.regime, deemed) {
+            _ if a.kind == AckKind::Contact => vec![format!(
+                "Votre message va être examiné par {}. S'il constitue une demande soumise à un délai \
+                 de décision, un accusé de réception vous indiquera la démarche retenue et, le cas \
+                 échéant, la date à laquelle une décision implicite pourrait naître.",
+                c.service_name
+            )],
             (Regime::Sva, Some(date)) => vec![
                 format!(
                     "Votre demande peut donner lieu à une décision implicite d'acceptation. En l'absence de \
@@ -177,6 +193,7 @@ impl AckView {
             phone: c.phone.display_national(),
             aee_are_deadline,
             decision,
+            paper: a.kind == AckKind::Paper,
         }
     }
 }
@@ -191,6 +208,7 @@ pub fn document(ack: &Ack<'_>) -> Result<NewDocument, AppError> {
         text: AckText { a: &view }.render()?,
         html: AckHtml { a: &view }.render()?,
         created_at: ack.received_at,
+        code: None,
     })
 }
 
@@ -211,8 +229,25 @@ pub fn render(
         text: text.render()?,
         html: html.render()?,
         created_at: ack.received_at,
+        code: None,
     };
     let subject = format!("{} de votre demande {}", view.title, view.reference);
     let email = crate::mail::email(state, to, subject, &text, &html, Some(request))?;
     Ok((document, email))
+}
+
+/// Renders an acknowledgement as an e-mail only (a contact not yet tied to a request).
+pub fn render_email(
+    state: &AppState,
+    ack: &Ack<'_>,
+    to: &str,
+    subject: String,
+) -> Result<NewEmail, AppError> {
+    let view = AckView::new(ack);
+    crate::mail::email(state, to, subject, &AckText { a: &view }, &AckHtml { a: &view }, None)
+}
+
+/// The acknowledgement as printable HTML (counter, phone, paper).
+pub fn render_html(ack: &Ack<'_>) -> Result<String, AppError> {
+    Ok(AckHtml { a: &AckView::new(ack) }.render()?)
 }

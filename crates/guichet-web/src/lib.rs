@@ -13,6 +13,7 @@ mod error;
 mod files;
 mod forms;
 mod host;
+pub mod inbound;
 mod mail;
 mod metrics;
 mod ods;

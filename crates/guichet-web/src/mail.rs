@@ -25,5 +25,7 @@ pub(crate) fn email(
         html: html.render()?,
         message_id: format!("{id}@{}", state.config.mail_domain),
         request_id: request,
+        reply_to: None,
+        references: Vec::new(),
     })
 }

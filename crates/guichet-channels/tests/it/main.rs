@@ -67,6 +67,8 @@ async fn an_email_reaches_a_real_smtp_server_with_our_headers() {
     let Some(server) = aiosmtpd() else { return };
     let mailer = SmtpMailer::from_url(&format!("smtp://127.0.0.1:{}", server.port)).unwrap();
     let email = OutgoingEmail {
+        reply_to: None,
+        references: Vec::new(),
         from: "Mairie de Bellecombe <ne-pas-repondre@bellecombe.test>".into(),
         to: "camille@exemple.test".into(),
         subject: "Accusé de réception électronique de votre demande EC-2026-000001".into(),

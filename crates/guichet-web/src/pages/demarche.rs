@@ -716,6 +716,7 @@ pub(crate) async fn submit(
             documents: vec![document],
             emails: vec![email],
             jobs: vec![job],
+            ..Default::default()
         })
     };
     let submitted = state.store.submit_request(&new, &build).await?;

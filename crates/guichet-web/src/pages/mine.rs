@@ -362,6 +362,7 @@ pub(crate) async fn post_message(
         documents: vec![document],
         emails: vec![email],
         jobs: vec![job],
+        ..Default::default()
     };
     state.store.record(&records).await?;
     Ok(Redirect::to(&format!("/compte/demandes/{}?message=1#echanges", record.id)).into_response())

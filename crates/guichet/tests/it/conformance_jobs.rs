@@ -277,6 +277,8 @@ mod email {
             html: "<p>Bonjour</p>".into(),
             message_id: format!("{id}@guichet.test"),
             request_id: None,
+            reply_to: None,
+            references: Vec::new(),
         }
     }
 

@@ -25,6 +25,8 @@ fn email(to: &str) -> NewEmail {
         html: "<p>texte</p>".to_owned(),
         message_id: format!("{}@guichet.test", EmailId::new()),
         request_id: None,
+        reply_to: None,
+        references: Vec::new(),
     }
 }
 
@@ -341,9 +343,11 @@ fn records(w: &World, id: RequestId, citizen: CitizenId, reference: &str) -> Sub
             text: reference.into(),
             html: reference.into(),
             created_at: at,
+            code: None,
         }],
         emails: vec![mail],
         jobs: vec![job],
+        ..Default::default()
     }
 }
 

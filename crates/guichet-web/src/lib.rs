@@ -36,7 +36,7 @@ pub use state::{AppState, WebConfig};
 
 /// The back-office, under its own session layer (cookie `guichet_agent`, path `/agents`).
 fn agent_routes(state: AppState) -> Router<AppState> {
-    use pages::{admin, agents, backoffice};
+    use pages::{admin, agents, backoffice, contacts, counter};
     Router::new()
         .route("/agents", get(|| async { axum::response::Redirect::permanent("/agents/") }))
         .route("/agents/", get(backoffice::inbox))
@@ -57,6 +57,25 @@ fn agent_routes(state: AppState) -> Router<AppState> {
         .route("/agents/demandes/{id}/assigner", post(backoffice::assign))
         .route("/agents/demandes/{id}/historique.csv", get(backoffice::history_csv))
         .route("/agents/fichiers/{id}", get(backoffice::file))
+        .route("/agents/demandes/{id}/courriers/{doc}", get(backoffice::letter_pdf))
+        .route("/agents/demandes/{id}/accuse", get(counter::print_ack))
+        .route(
+            "/agents/guichet/nouveau",
+            get(counter::form)
+                .post(counter::submit)
+                .layer(DefaultBodyLimit::max(pages::demarche::MAX_BODY)),
+        )
+        .route("/agents/contacts", get(contacts::list))
+        .route("/agents/contacts/{id}", get(contacts::show))
+        .route("/agents/contacts/{id}/repondre", post(contacts::reply))
+        .route("/agents/contacts/{id}/rattacher", post(contacts::attach))
+        .route("/agents/contacts/{id}/classer", post(contacts::close))
+        .route(
+            "/agents/courrier/nouveau",
+            get(contacts::letter_form)
+                .post(contacts::letter_submit)
+                .layer(DefaultBodyLimit::max(pages::demarche::MAX_BODY)),
+        )
         .route("/agents/profil", get(admin::profile).post(admin::change_password))
         .route("/agents/admin/", get(admin::home))
         .route("/agents/admin/{tenant}/agents", post(admin::add_agent))
@@ -72,6 +91,12 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/", get(pages::home::platform_home))
         .route("/healthz", get(pages::ops::healthz))
+        .route(
+            "/api/v1/inbound/email",
+            post(pages::api::email).layer(DefaultBodyLimit::max(pages::api::MAX_PIPED_EMAIL)),
+        )
+        .route("/api/v1/sms/inbound", get(pages::api::sms))
+        .route("/api/v1/sms/dlr", get(pages::api::dlr))
         .route("/metrics", get(pages::ops::metrics))
         .route("/csp-report", post(pages::ops::csp_report))
         .route("/robots.txt", get(assets::robots))

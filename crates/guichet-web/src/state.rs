@@ -30,6 +30,8 @@ pub struct WebConfig {
     pub mail_domain: String,
     /// The `From` of outgoing e-mail ("Guichet <ne-pas-repondre@…>"), named in the terms of use.
     pub mail_from: String,
+    /// Token of the machine endpoints (MTA pipe, Kannel); without it they do not exist.
+    pub inbound_token: Option<String>,
 }
 
 impl WebConfig {
@@ -59,6 +61,7 @@ impl Default for WebConfig {
             files_dir: std::env::temp_dir().join("guichet-files"),
             mail_domain: "guichet.localhost".to_owned(),
             mail_from: "Guichet <ne-pas-repondre@guichet.localhost>".to_owned(),
+            inbound_token: None,
         }
     }
 }

@@ -38,6 +38,40 @@ pub struct Settings {
     pub log: LogSettings,
     pub jobs: JobSettings,
     pub email: EmailSettings,
+    pub channels: ChannelSettings,
+}
+
+/// `[channels]`: e-mail in, SMS through Kannel.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// Token of the machine endpoints (`/api/v1/inbound/email`, Kannel's get-url and
+    /// delivery reports); without it those endpoints answer 404.
+    pub inbound_token: Option<Secret>,
+    /// Seconds between two fetches of the IMAP mailboxes.
+    pub imap_poll_seconds: u64,
+    /// Kannel's sendsms URL (`http://127.0.0.1:13013/cgi-bin/sendsms`); without it, SMS are
+    /// recorded as failed with the reason.
+    pub kannel_sendsms_url: Option<String>,
+    /// Kannel `sendsms-user`.
+    pub kannel_username: String,
+    /// Its password.
+    pub kannel_password: Option<Secret>,
+    /// Sender number or name shown to citizens, if the operator allows it.
+    pub sms_sender: Option<String>,
+}
+
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        Self {
+            inbound_token: None,
+            imap_poll_seconds: 60,
+            kannel_sendsms_url: None,
+            kannel_username: "guichet".to_owned(),
+            kannel_password: None,
+            sms_sender: None,
+        }
+    }
 }
 
 /// `[email]`
@@ -140,6 +174,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             jobs: JobSettings::default(),
             email: EmailSettings::default(),
+            channels: ChannelSettings::default(),
         }
     }
 }
@@ -272,6 +307,25 @@ impl Settings {
         if let Some(v) = get("GUICHET_SMTP_URL") {
             self.email.smtp_url = Some(Secret(v));
         }
+        if let Some(v) = get("GUICHET_INBOUND_TOKEN") {
+            self.channels.inbound_token = Some(Secret(v));
+        }
+        if let Some(v) = get("GUICHET_IMAP_POLL_SECONDS") {
+            self.channels.imap_poll_seconds =
+                v.parse().context("GUICHET_IMAP_POLL_SECONDS must be a number of seconds")?;
+        }
+        if let Some(v) = get("GUICHET_KANNEL_SENDSMS_URL") {
+            self.channels.kannel_sendsms_url = Some(v);
+        }
+        if let Some(v) = get("GUICHET_KANNEL_USERNAME") {
+            self.channels.kannel_username = v;
+        }
+        if let Some(v) = get("GUICHET_KANNEL_PASSWORD") {
+            self.channels.kannel_password = Some(Secret(v));
+        }
+        if let Some(v) = get("GUICHET_SMS_SENDER") {
+            self.channels.sms_sender = Some(v);
+        }
         if let Some(v) = get("GUICHET_JOBS_IN_PROCESS") {
             self.jobs.in_process = parse_bool(&v).context("GUICHET_JOBS_IN_PROCESS")?;
         }
@@ -290,6 +344,20 @@ impl Settings {
         }
         if !self.email.from.contains('@') {
             bail!("email.from {:?} is not an address", self.email.from);
+        }
+        if let Some(url) = &self.channels.kannel_sendsms_url
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            bail!("channels.kannel_sendsms_url {url:?} must start with http:// or https://");
+        }
+        if self.channels.imap_poll_seconds < 5 {
+            bail!("channels.imap_poll_seconds must be at least 5");
+        }
+        if let Some(t) = &self.channels.inbound_token
+            && t.expose().len() < 16
+        {
+            bail!("channels.inbound_token must be at least 16 characters long");
         }
         if self.jobs.retention_days < 1 {
             bail!("jobs.retention_days must be at least 1");

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use guichet_channels::{FileMailer, Mailer, SmtpMailer};
-use guichet_jobs::{PurgeJobs, PurgeSessions, Registry, Runner, RunnerConfig, SendEmail};
+use guichet_channels::sms::{Kannel, KannelConfig};
+use guichet_jobs::{
+    PurgeJobs, PurgeSessions, Registry, Runner, RunnerConfig, SendEmail, SendSms,
+};
+use guichet_web::inbound::FetchMail;
 use guichet_store::{ImportOutcome, Store};
 use guichet_store_postgres::{PgOptions, PgStore};
 use guichet_store_sqlite::{SqliteOptions, SqliteStore};
@@ -130,38 +134,20 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
     if mode == Mode::Serve && settings.email.transport == EmailTransport::File {
         tracing::warn!(dir = %settings.data_dir.join("mails").display(), "e-mails are written to files, not sent: set email.transport = \"smtp\" in production");
     }
-    let registry = Registry::new()
-        .every(
-            time::Duration::hours(1),
-            PurgeJobs { retention: time::Duration::days(settings.jobs.retention_days) },
-        )
-        .every(time::Duration::hours(1), PurgeSessions)
-        .with(SendEmail { mailer, from: settings.email.from.clone() });
-    let runner_config = RunnerConfig {
-        poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms.max(10)),
-        ..RunnerConfig::default()
+    // The listening address is only known once bound; jobs build links from the public URL,
+    // or from the configured address until then.
+    let listener = match mode {
+        Mode::Worker => None,
+        _ => Some(
+            tokio::net::TcpListener::bind(settings.http.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.http.listen))?,
+        ),
     };
-    let runner = Runner::new(store.clone(), registry, runner_config);
-
-    if mode == Mode::Worker {
-        tracing::info!(database = %store.backend(), "job worker started");
-        tokio::spawn(forward_signals(stop_tx));
-        runner.run_until(stopped(stop_rx)).await;
-        store.close().await;
-        return Ok(());
-    }
-
-    let listener = tokio::net::TcpListener::bind(settings.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
-    let address = listener.local_addr().context("cannot read the listening address")?;
-
-    let runner_task = settings.jobs.in_process.then(|| {
-        let runner = runner.clone();
-        let stop = stop_rx.clone();
-        tokio::spawn(async move { runner.run_until(stopped(stop)).await })
-    });
-
+    let address = match &listener {
+        Some(l) => l.local_addr().context("cannot read the listening address")?,
+        None => settings.http.listen,
+    };
     let web = WebConfig {
         public_url: settings.http.public_url.clone(),
         platform_name: settings.http.platform_name.clone(),
@@ -176,7 +162,60 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
         files_dir: settings.data_dir.join("files"),
         mail_domain: settings.public_host().unwrap_or_else(|| "guichet.localhost".to_owned()),
         mail_from: settings.email.from.clone(),
+        inbound_token: settings.channels.inbound_token.as_ref().map(|s| s.expose().to_owned()),
     };
+    let gateway = settings.channels.kannel_sendsms_url.as_ref().map(|url| {
+        Kannel::new(KannelConfig {
+            sendsms_url: url.clone(),
+            username: settings.channels.kannel_username.clone(),
+            password: settings
+                .channels
+                .kannel_password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default(),
+            from: settings.channels.sms_sender.clone(),
+            dlr_url: web.inbound_token.as_ref().map(|t| {
+                format!("{}/api/v1/sms/dlr?token={}", web.base_url, guichet_channels::sms::query_encode(t))
+            }),
+        })
+    });
+    // The mail fetcher works with its own view of the application (store, files, settings).
+    let fetch_state = AppState::new(store.clone(), web.clone(), Arc::new(Default::default()));
+    let registry = Registry::new()
+        .every(
+            time::Duration::hours(1),
+            PurgeJobs { retention: time::Duration::days(settings.jobs.retention_days) },
+        )
+        .every(time::Duration::hours(1), PurgeSessions)
+        .every(
+            time::Duration::seconds(i64::try_from(settings.channels.imap_poll_seconds).unwrap_or(60)),
+            FetchMail { state: fetch_state },
+        )
+        .with(SendEmail { mailer, from: settings.email.from.clone() })
+        .with(SendSms { gateway });
+    let runner_config = RunnerConfig {
+        poll_interval: Duration::from_millis(settings.jobs.poll_interval_ms.max(10)),
+        ..RunnerConfig::default()
+    };
+    let runner = Runner::new(store.clone(), registry, runner_config);
+
+    if mode == Mode::Worker {
+        tracing::info!(database = %store.backend(), "job worker started");
+        tokio::spawn(forward_signals(stop_tx));
+        runner.run_until(stopped(stop_rx)).await;
+        store.close().await;
+        return Ok(());
+    }
+
+    let Some(listener) = listener else { return Ok(()) };
+
+    let runner_task = settings.jobs.in_process.then(|| {
+        let runner = runner.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move { runner.run_until(stopped(stop)).await })
+    });
+
     let state = AppState::new(store.clone(), web, runner.stats());
     let app = guichet_web::router(state);
 

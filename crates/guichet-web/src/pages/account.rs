@@ -141,7 +141,7 @@ struct VerifyHtml<'a> {
 }
 
 /// A one-time token for `purpose`, the e-mail carrying its link, and the job sending it.
-fn token_email(
+pub(crate) fn token_email(
     state: &AppState,
     purpose: TokenPurpose,
     to: &str,

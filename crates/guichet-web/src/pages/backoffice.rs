@@ -440,9 +440,13 @@ pub(crate) struct Entry {
     pub when: String,
     pub what: String,
     pub who: String,
+    pub channel: &'static str,
     pub body: Option<String>,
+    pub quoted: Option<String>,
     pub internal: bool,
     pub files: Vec<(String, String)>,
+    /// Links to what the event produced or received (letter PDF, original e-mail).
+    pub links: Vec<(String, String)>,
 }
 
 fn describe(e: &Event, workflow: &Workflow) -> String {
@@ -457,8 +461,20 @@ fn describe(e: &Event, workflow: &Workflow) -> String {
                 "Accusé de réception envoyé".into()
             }
         }
-        "message" if e.event.actor_kind == ActorKind::Citizen => "Message de l'usager".into(),
-        "message" => "Réponse à l'usager".into(),
+        "message" if e.event.actor_kind == ActorKind::Citizen => {
+            format!("Message de l'usager ({})", e.event.channel.label().to_lowercase())
+        }
+        "message" => match e.event.channel {
+            Channel::Sms => format!(
+                "Réponse à l'usager par SMS ({} SMS)",
+                d.get("segments").and_then(Value::as_i64).unwrap_or(1)
+            ),
+            Channel::Courrier => format!("Réponse à l'usager par courrier (code {})", s("code")),
+            Channel::Email => "Réponse à l'usager par courriel".into(),
+            _ => "Réponse à l'usager (espace en ligne)".into(),
+        },
+        "qualified" => format!("Demande créée depuis un contact ({})", e.event.channel.label().to_lowercase()),
+        "recorded" => format!("Demande enregistrée par un agent ({})", e.event.channel.label().to_lowercase()),
         "note" => "Note interne".into(),
         "assigned" => {
             format!("Attribuée à {}", if s("name").is_empty() { "personne" } else { s("name") })
@@ -493,6 +509,75 @@ struct RequestPage {
     assignees: Vec<Choice>,
     templates: Vec<(String, String)>,
     error: Option<String>,
+    info: Option<String>,
+    reply: ReplyDraft,
+    reply_channels: Vec<Choice>,
+    sms: Vec<(String, String, String, String)>,
+    originals: Vec<(String, String, String)>,
+}
+
+/// What the reply form shows: the text being written and its channel.
+#[derive(Clone, Default)]
+pub(crate) struct ReplyDraft {
+    pub text: String,
+    pub channel: String,
+}
+
+/// Where a reply can go, and where it goes by default: the channel the request came by, or
+/// SMS when the citizen prefers it, else e-mail when there is an address, else paper.
+async fn reply_channels(
+    state: &AppState,
+    l: &Loaded,
+    chosen: &str,
+) -> Result<(Vec<Choice>, Option<String>, Option<String>), AppError> {
+    let (email, phone, prefers_sms) = contact_points(state, l).await?;
+    let mut items = Vec::new();
+    if let Some(e) = &email {
+        items.push(("courriel".to_owned(), format!("Courriel ({e}) et espace en ligne")));
+    }
+    if let Some(p) = &phone {
+        let shown = guichet_domain::Phone::parse(p).map_or(p.clone(), |p| p.display_national());
+        items.push(("sms".to_owned(), format!("SMS au {shown}")));
+    }
+    items.push(("courrier".to_owned(), "Courrier postal (lettre PDF à imprimer)".to_owned()));
+    if l.request.citizen_id.is_some() {
+        items.push(("portail".to_owned(), "Espace en ligne seulement".to_owned()));
+    }
+    let default = if !chosen.is_empty() && items.iter().any(|(v, _)| v == chosen) {
+        chosen.to_owned()
+    } else if phone.is_some() && (l.request.channel == Channel::Sms || prefers_sms) {
+        "sms".to_owned()
+    } else if l.request.channel == Channel::Courrier || email.is_none() {
+        "courrier".to_owned()
+    } else {
+        "courriel".to_owned()
+    };
+    Ok((choices(items, Some(&default)), email, phone))
+}
+
+/// The citizen's e-mail address, phone number and SMS preference: from their account, else
+/// from what was recorded on the request (a citizen without an account).
+async fn contact_points(
+    state: &AppState,
+    l: &Loaded,
+) -> Result<(Option<String>, Option<String>, bool), AppError> {
+    let s = |k: &str| {
+        l.request.submitter.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
+    };
+    if let Some(c) = l.request.citizen_id {
+        match state.store.get_citizen(c).await {
+            Ok(c) => {
+                return Ok((
+                    Some(c.email.to_string()),
+                    c.profile.phone.map(|p| p.as_str().to_owned()).or_else(|| s("telephone")),
+                    c.profile.notify_sms,
+                ));
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((s("courriel"), s("telephone"), false))
 }
 
 async fn request_page(
@@ -500,6 +585,17 @@ async fn request_page(
     visitor: &AgentVisitor,
     l: &Loaded,
     error: Option<String>,
+) -> Result<RequestPage, AppError> {
+    request_page_with(state, visitor, l, error, None, ReplyDraft::default()).await
+}
+
+async fn request_page_with(
+    state: &AppState,
+    visitor: &AgentVisitor,
+    l: &Loaded,
+    error: Option<String>,
+    info: Option<String>,
+    reply: ReplyDraft,
 ) -> Result<RequestPage, AppError> {
     let workflow = l.service.workflow();
     let events = state.store.list_request_events(l.request.id, false).await?;
@@ -525,6 +621,7 @@ async fn request_page(
                     .and_then(|a| agents.get(&a.to_string()).cloned())
                     .unwrap_or_else(|| "Agent".into()),
             },
+            channel: e.event.channel.label(),
             body: e
                 .event
                 .data
@@ -532,6 +629,14 @@ async fn request_page(
                 .and_then(Value::as_str)
                 .filter(|b| !b.is_empty())
                 .map(str::to_owned),
+            quoted: e
+                .event
+                .data
+                .get("quoted")
+                .and_then(Value::as_str)
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned),
+            links: event_links(l, e),
             internal: !e.event.citizen_visible,
             files: e
                 .event
@@ -594,7 +699,46 @@ async fn request_page(
         .into_iter()
         .map(|t| (t.title, t.body))
         .collect();
+    let (reply_channels, _, _) = reply_channels(state, l, &reply.channel).await?;
+    let sms = state
+        .store
+        .request_sms(l.request.id)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let status = match m.status.as_str() {
+                "pending" => "en attente d'envoi",
+                "sent" => "envoyé à l'opérateur",
+                "delivered" => "remis",
+                _ => "échec",
+            };
+            (
+                datetime_fr(m.created_at),
+                m.sms.to,
+                format!("{status}{}", m.last_error.map(|e| format!(" : {e}")).unwrap_or_default()),
+                m.sms.body,
+            )
+        })
+        .collect();
+    let originals = state
+        .store
+        .request_inbound(l.request.id)
+        .await?
+        .into_iter()
+        .filter_map(|m| {
+            Some((
+                m.message.raw_file_id?.to_string(),
+                format!("{} du {}", m.message.channel.label(), datetime_fr(m.message.received_at)),
+                m.message.sender,
+            ))
+        })
+        .collect();
     Ok(RequestPage {
+        info,
+        reply,
+        reply_channels,
+        sms,
+        originals,
         layout: layout(state, format!("Demande {}", l.request.reference)),
         csrf: visitor.0.csrf(state).await?,
         status_label: workflow
@@ -620,6 +764,29 @@ async fn request_page(
         service: l.service.clone(),
         tenant: l.tenant.clone(),
     })
+}
+
+/// Links shown under a timeline entry.
+fn event_links(l: &Loaded, e: &Event) -> Vec<(String, String)> {
+    let d = &e.event.data;
+    let mut links = Vec::new();
+    if e.event.kind == "message"
+        && e.event.channel == Channel::Courrier
+        && let Some(doc) = d.get("document").and_then(Value::as_str)
+        && d.get("code").is_some()
+    {
+        links.push((
+            format!("/agents/demandes/{}/courriers/{doc}.pdf", l.request.id),
+            "Lettre à imprimer (PDF)".to_owned(),
+        ));
+    }
+    if matches!(e.event.kind.as_str(), "recorded" | "qualified") && e.event.channel != Channel::Email {
+        links.push((
+            format!("/agents/demandes/{}/accuse", l.request.id),
+            "Accusé de réception à imprimer".to_owned(),
+        ));
+    }
+    links
 }
 
 /// `GET /agents/demandes/{id}`: viewing personal data is itself traced.
@@ -681,16 +848,31 @@ async fn notify(
     status: Option<&str>,
     body: &str,
 ) -> Result<Option<guichet_store::NewEmail>, AppError> {
-    let Some(citizen_id) = l.request.citizen_id else { return Ok(None) };
-    let citizen = match state.store.get_citizen(citizen_id).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    // A citizen with an account, or one known only by what was recorded at the counter or
+    // from their e-mail (no account: the address on the request).
+    let account = match l.request.citizen_id {
+        Some(id) => match state.store.get_citizen(id).await {
+            Ok(c) => Some(c),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
     };
-    if !citizen.profile.notify_email && status.is_some() {
+    let sub = |k: &str| l.request.submitter.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let (to, name, wants_email) = match &account {
+        Some(c) => (
+            c.email.to_string(),
+            format!("{} {}", c.profile.given_name, c.profile.family_name),
+            c.profile.notify_email,
+        ),
+        None if !sub("courriel").is_empty() => {
+            (sub("courriel"), format!("{} {}", sub("prenom"), sub("nom")).trim().to_owned(), true)
+        }
+        None => return Ok(None),
+    };
+    if !wants_email && status.is_some() {
         return Ok(None);
     }
-    let name = format!("{} {}", citizen.profile.given_name, citizen.profile.family_name);
     let link = format!("{}/compte/demandes/{}", state.config.base_url, l.request.id);
     let subject = match status {
         Some(s) => format!("Votre demande {} : {s}", l.request.reference),
@@ -717,14 +899,27 @@ async fn notify(
             sender,
         },
     );
-    Ok(Some(crate::mail::email(
-        state,
-        citizen.email.as_str(),
-        subject,
-        &t,
-        &h,
-        Some(l.request.id),
-    )?))
+    let mut mail = crate::mail::email(state, &to, subject, &t, &h, Some(l.request.id))?;
+    thread(state, l, &mut mail).await?;
+    Ok(Some(mail))
+}
+
+/// Makes an e-mail about a request answer the citizen's own messages (so their mail client
+/// threads the exchange) and come back to the tenant's functional address when they reply.
+async fn thread(
+    state: &AppState,
+    l: &Loaded,
+    mail: &mut guichet_store::NewEmail,
+) -> Result<(), AppError> {
+    mail.reply_to = crate::inbound::reply_address(state, l.request.tenant_id).await?;
+    mail.references = state
+        .store
+        .request_inbound(l.request.id)
+        .await?
+        .into_iter()
+        .filter_map(|m| m.message.message_id)
+        .collect();
+    Ok(())
 }
 
 fn date_field(s: &str) -> Option<Date> {
@@ -921,7 +1116,9 @@ pub(crate) async fn note(
     Ok(Redirect::to(&format!("/agents/demandes/{}", l.request.id)).into_response())
 }
 
-/// `POST /agents/demandes/{id}/reponse`: a reply to the citizen (portal and e-mail).
+/// `POST /agents/demandes/{id}/reponse`: a reply to the citizen on the chosen channel: e-mail
+/// (threaded with the citizen's own messages) and the portal, SMS, or a paper letter produced
+/// as a PDF. "Compter" only shows the SMS length without sending anything.
 pub(crate) async fn reply(
     State(state): State<AppState>,
     visitor: AgentVisitor,
@@ -931,25 +1128,184 @@ pub(crate) async fn reply(
     visitor.0.check_csrf(form.get("_csrf"))?;
     let l = load(&state, &visitor, &id).await?;
     let body = form.get("reponse").replace("\r\n", "\n");
-    if body.is_empty() || body.chars().count() > 10_000 {
-        return refused(
-            &state,
-            &visitor,
-            &l,
-            "« Réponse à l'usager » : écrivez une réponse de 10 000 caractères au plus.".into(),
-        )
-        .await;
-    }
-    let mut records = SubmissionRecords {
-        events: vec![event(&l, "message", true, json!({"body": body}))],
-        ..Default::default()
+    let draft = ReplyDraft { text: body.clone(), channel: form.get("canal").to_owned() };
+    let refuse = |message: String| {
+        let (state, visitor, l, draft) = (&state, &visitor, &l, draft.clone());
+        async move {
+            let page = request_page_with(state, visitor, l, Some(message), None, draft).await?;
+            Ok::<Response, AppError>((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
     };
-    if let Some(email) = notify(&state, &l, None, &body).await? {
-        records.jobs.push(email.send_job(OffsetDateTime::now_utc()));
-        records.emails.push(email);
+    if body.is_empty() || body.chars().count() > 10_000 {
+        return refuse("« Réponse à l'usager » : écrivez une réponse de 10 000 caractères au plus.".into()).await;
+    }
+    let (channels, email, phone) = reply_channels(&state, &l, &draft.channel).await?;
+    let Some(channel) = channels.iter().find(|c| c.selected).map(|c| c.value.clone()) else {
+        return refuse("« Canal de la réponse » : choisissez un canal.".into()).await;
+    };
+    if channel != draft.channel && !draft.channel.is_empty() {
+        return refuse("« Canal de la réponse » : ce canal n'est pas disponible pour cet usager.".into()).await;
+    }
+    let length = guichet_domain::channel::sms_length(&body);
+    if form.get("apercu") == "1" {
+        let info = format!(
+            "Longueur en SMS : {} caractère(s), {} SMS (codage {}). Rien n'a été envoyé.",
+            body.chars().count(),
+            length.segments,
+            length.encoding.label()
+        );
+        let page = request_page_with(&state, &visitor, &l, None, Some(info), draft).await?;
+        return render(&page);
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut records = SubmissionRecords::default();
+    match channel.as_str() {
+        "sms" => {
+            if length.segments > guichet_domain::channel::MAX_SMS_SEGMENTS {
+                return refuse(format!(
+                    "« Réponse à l'usager » : ce texte ferait {} SMS ; {} au plus. Raccourcissez-le ou répondez par courriel ou courrier.",
+                    length.segments,
+                    guichet_domain::channel::MAX_SMS_SEGMENTS
+                ))
+                .await;
+            }
+            let Some(to) = phone else {
+                return refuse("« Canal de la réponse » : aucun numéro de téléphone connu.".into()).await;
+            };
+            let sms = guichet_store::NewSms {
+                id: uuid::Uuid::now_v7(),
+                tenant_id: l.request.tenant_id,
+                request_id: Some(l.request.id),
+                to,
+                body: body.clone(),
+                segments: i32::try_from(length.segments).unwrap_or(i32::MAX),
+            };
+            records.events.push(NewEvent {
+                channel: Channel::Sms,
+                ..event(&l, "message", true, json!({"body": body, "sms": sms.id, "segments": length.segments, "encoding": length.encoding.label()}))
+            });
+            records.jobs.push(sms.send_job(now));
+            records.sms.push(sms);
+        }
+        "courrier" => {
+            let code = guichet_domain::channel::letter_code(random_u64());
+            let document = letter_document(&l, &body, &code, now);
+            records.events.push(NewEvent {
+                channel: Channel::Courrier,
+                ..event(&l, "message", true, json!({"body": body, "document": document.id, "code": code}))
+            });
+            records.documents.push(document);
+        }
+        "courriel" => {
+            records.events.push(NewEvent {
+                channel: Channel::Email,
+                ..event(&l, "message", true, json!({"body": body}))
+            });
+            if let Some(to) = email
+                && let Some(mut mail) = notify(&state, &l, None, &body).await?
+            {
+                mail.to = to;
+                records.jobs.push(mail.send_job(now));
+                records.emails.push(mail);
+            }
+        }
+        _ => records.events.push(event(&l, "message", true, json!({"body": body}))),
     }
     state.store.record(&records).await?;
-    Ok(Redirect::to(&format!("/agents/demandes/{}", l.request.id)).into_response())
+    Ok(Redirect::to(&format!("/agents/demandes/{}#historique", l.request.id)).into_response())
+}
+
+pub(crate) fn random_u64() -> u64 {
+    use password_hash::rand_core::{OsRng, RngCore};
+    OsRng.next_u64()
+}
+
+/// The letter as the document kept on the request (the PDF is laid out from it on demand,
+/// always identical).
+fn letter_document(
+    l: &Loaded,
+    body: &str,
+    code: &str,
+    now: OffsetDateTime,
+) -> guichet_store::NewDocument {
+    let text = format!("Référence : {}\nCode courrier : {code}\n\n{body}", l.request.reference);
+    let html = format!(
+        "<p>Référence : {}<br>Code courrier : {code}</p>{}",
+        crate::pages::escape(&l.request.reference),
+        body.split("\n\n")
+            .map(|p| format!("<p>{}</p>", crate::pages::escape(p).replace('\n', "<br>")))
+            .collect::<String>()
+    );
+    guichet_store::NewDocument {
+        id: guichet_domain::DocumentId::new(),
+        kind: "letter".to_owned(),
+        title: format!("Courrier du {} – {}", date_fr(paris(now).date()), l.request.reference),
+        text,
+        html,
+        created_at: now,
+        code: Some(code.to_owned()),
+    }
+}
+
+/// `GET /agents/demandes/{id}/courriers/{doc}.pdf`: a reply letter on the tenant's letterhead.
+pub(crate) async fn letter_pdf(
+    State(state): State<AppState>,
+    visitor: AgentVisitor,
+    Path((id, doc)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let l = load(&state, &visitor, &id).await?;
+    let doc_id = doc.trim_end_matches(".pdf");
+    let document = state
+        .store
+        .list_request_documents(l.request.id)
+        .await?
+        .into_iter()
+        .find(|d| d.document.id.to_string() == doc_id && d.document.kind == "letter")
+        .ok_or(AppError::NotFound)?;
+    let code = document.document.code.clone().unwrap_or_default();
+    // The body is what follows the two heading lines of the stored text.
+    let body = document.document.text.splitn(4, '\n').nth(3).unwrap_or("").to_owned();
+    let s = |k: &str| l.request.submitter.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let address = l.request.submitter.get("adresse");
+    let a = |k: &str| address.and_then(|x| x.get(k)).and_then(Value::as_str).unwrap_or("").to_owned();
+    let mut recipient = vec![format!("{} {}", s("prenom"), s("nom")).trim().to_owned()];
+    if !a("voie").is_empty() {
+        recipient.push(a("voie"));
+    }
+    let town = format!("{} {}", a("code_postal"), a("commune")).trim().to_owned();
+    if !town.is_empty() {
+        recipient.push(town);
+    }
+    let c = &l.tenant.contact;
+    let letter = guichet_channels::letter::Letter {
+        sender: vec![
+            l.tenant.name.clone(),
+            c.service_name.clone(),
+            c.street.clone(),
+            format!("{} {}", c.postcode, c.city),
+            format!("Tél. {} – {}", c.phone.display_national(), c.email),
+        ],
+        recipient,
+        place_and_date: format!("{}, le {}", c.city, date_fr(paris(document.document.created_at).date())),
+        reference: l.request.reference.clone(),
+        code,
+        subject: format!("Votre demande « {} »", l.service.title),
+        body,
+        signature: c.service_name.clone(),
+    };
+    let bytes = guichet_channels::letter::render_pdf(&letter);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"courrier-{}.pdf\"", l.request.reference),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// `POST /agents/demandes/{id}/assigner`

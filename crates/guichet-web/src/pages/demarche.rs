@@ -60,7 +60,7 @@ pub(crate) async fn read_posted(
     state: &AppState,
     request: Request,
     fields: &[&Field],
-    citizen: CitizenId,
+    citizen: Option<CitizenId>,
 ) -> Result<Posted, AppError> {
     let multipart = request
         .headers()
@@ -142,7 +142,7 @@ pub(crate) async fn read_posted(
             size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
             content_type: mime.to_owned(),
             original_name: original.clone(),
-            citizen_id: Some(citizen),
+            citizen_id: citizen,
             created_at: OffsetDateTime::now_utc(),
         };
         state.store.add_file(&record).await?;
@@ -224,7 +224,7 @@ fn condition_text(form: &FormDefinition, field: &Field) -> Option<String> {
     ))
 }
 
-fn views(
+pub(crate) fn views(
     form: &FormDefinition,
     page: usize,
     answers: &Answers,
@@ -432,6 +432,7 @@ struct StepPage {
     errors: Vec<FieldError>,
     multipart: bool,
     has_previous: bool,
+    file_base: &'static str,
 }
 
 async fn render_step(
@@ -466,6 +467,7 @@ async fn render_step(
         fields,
         multipart,
         has_previous: form.previous_page(page, &ctx.draft.answers).is_some(),
+        file_base: "/compte/fichiers",
         errors,
     };
     render(&page_view)
@@ -497,7 +499,7 @@ pub(crate) async fn step_submit(
     let mut ctx = load(&state, &visitor, &slug, &draft, domain.as_deref(), &back).await?;
     let page = parse_step(&step, &ctx.service.form, &ctx.draft.answers)?;
     let fields: Vec<&Field> = ctx.service.form.pages[page].fields.iter().collect();
-    let posted = read_posted(&state, request, &fields, ctx.citizen.id).await?;
+    let posted = read_posted(&state, request, &fields, Some(ctx.citizen.id)).await?;
     visitor.check_csrf(posted.get("_csrf"))?;
     let action = posted.get("action").to_owned();
     let mut errors =

@@ -2,9 +2,12 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
+pub(crate) mod api;
 pub(crate) mod agents;
 pub(crate) mod backoffice;
 pub(crate) mod catalogue;
+pub(crate) mod contacts;
+pub(crate) mod counter;
 pub(crate) mod demarche;
 pub(crate) mod demo;
 pub(crate) mod home;
@@ -131,4 +134,20 @@ pub(crate) async fn not_found() -> Response {
         "Page introuvable",
         "La page demandée n'existe pas ou plus. Vérifiez l'adresse, ou revenez à l'accueil.",
     )
+}
+
+/// Escapes text for HTML written outside templates (stored document bodies).
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -483,6 +483,15 @@ pub async fn ingest_sms(
 /// Fetches new messages of one mailbox; returns how many were handled. A message that cannot
 /// be stored (database down) stops the run where it is: the next run resumes from there.
 pub async fn fetch_mailbox(state: &AppState, endpoint: &Endpoint) -> Result<usize, AppError> {
+    fetch_mailbox_at_most(state, endpoint, FETCH_BATCH).await
+}
+
+/// Same, handling at most `limit` messages (the rest waits for the next run).
+pub async fn fetch_mailbox_at_most(
+    state: &AppState,
+    endpoint: &Endpoint,
+    limit: usize,
+) -> Result<usize, AppError> {
     let (Some(url), Some(password)) = (&endpoint.imap_url, &endpoint.imap_password) else {
         return Ok(0);
     };
@@ -507,7 +516,7 @@ pub async fn fetch_mailbox(state: &AppState, endpoint: &Endpoint) -> Result<usiz
         }
     };
     let mut handled = 0;
-    for uid in uids.into_iter().take(FETCH_BATCH) {
+    for uid in uids.into_iter().take(limit) {
         let fetched = match session.fetch(uid, MAX_EMAIL_BYTES).await {
             Ok(Some(f)) => f,
             Ok(None) => continue, // expunged meanwhile

@@ -16,13 +16,13 @@ const AGENT_PASSWORD: &str = "mot de passe des agents";
 static HASH: LazyLock<String> =
     LazyLock::new(|| guichet_web::password::hash_password(AGENT_PASSWORD).unwrap());
 
-struct Agents {
-    alpha: String,
-    bravo: String,
-    admin: String,
+pub(crate) struct Agents {
+    pub alpha: String,
+    pub bravo: String,
+    pub admin: String,
 }
 
-async fn agents(app: &TestApp) -> Agents {
+pub(crate) async fn agents(app: &TestApp) -> Agents {
     let s = &app.db.store;
     let id = |slug: &str| {
         let s = s.clone();
@@ -68,7 +68,7 @@ fn code(secret: &str) -> String {
 }
 
 /// Logs an agent in; enrols TOTP first when required. Returns the client.
-async fn agent_login<'a>(app: &'a TestApp, email: &str) -> Client<'a> {
+pub(crate) async fn agent_login<'a>(app: &'a TestApp, email: &str) -> Client<'a> {
     let mut c = Client::new(app);
     let csrf = c.agent_csrf("/agents/connexion").await;
     let page = c

@@ -3,6 +3,7 @@
 
 mod backoffice;
 mod client;
+mod multichannel;
 mod pages;
 mod portal;
 
@@ -21,6 +22,7 @@ use tower::ServiceExt;
 pub struct TestApp {
     pub db: TestDb,
     pub router: axum::Router,
+    pub state: AppState,
 }
 
 impl TestApp {
@@ -33,7 +35,7 @@ impl TestApp {
         config.files_dir =
             std::env::temp_dir().join(format!("guichet-files-{}", uuid::Uuid::now_v7().simple()));
         let state = AppState::new(db.store.clone(), config, Arc::new(JobStats::default()));
-        Self { router: guichet_web::router(state), db }
+        Self { router: guichet_web::router(state.clone()), state, db }
     }
 
     pub async fn request(&self, request: Request<Body>) -> Page {

@@ -497,3 +497,297 @@ fn base64_lines(bytes: &[u8]) -> String {
     out.push_str("\r\n");
     out
 }
+
+/// Serves the app on a loopback port, for servers that call it back (Kannel).
+async fn serve(app: &TestApp) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .await
+    });
+    port
+}
+
+/// A plain HTTP/1.0 exchange with the SMS gateway's control API.
+async fn control(port: u16, method: &str, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn pdf_text(bytes: &[u8]) -> String {
+    let dir = scratch("pdf");
+    let path = dir.join("lettre.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("pdftotext").arg("-layout").arg(&path).arg("-").output().unwrap();
+    assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Acceptances 3, 4 and 5: a counter visit becomes a request; the citizen's SMS reaches it
+/// through Kannel; the agent answers by paper letter (PDF with the reference, the tenant's
+/// address block and a code that brings the scanned answer back) and by SMS through Kannel
+/// to the fake SMSC, with its delivery report; a letter received by post becomes a request;
+/// and one timeline mixes every channel in order, the citizen's being the agent's minus notes.
+#[tokio::test]
+async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_channel() {
+    if !available("bearerbox", "SMS through Kannel") || !available("pdftotext", "PDF letters") {
+        return;
+    }
+    for db in TestDb::all().await {
+        let backend = format!("{:?}", db.backend);
+        world(&db.store).await;
+        let app = TestApp::on(db, config());
+        let who = agents(&app).await;
+        let store = app.db.store.clone();
+        let alpha = tenant_id(&store, "alpha").await;
+        store.add_endpoint(&endpoint(alpha, "sms", "38100", None)).await.unwrap();
+        let port = serve(&app).await;
+        let (sendsms, control_port) = (free_port(), free_port());
+        let _kannel = Server::start(
+            "smsgateway",
+            &[
+                "--dir".into(),
+                scratch("kannel").display().to_string(),
+                "--sendsms-port".into(),
+                sendsms.to_string(),
+                "--control-port".into(),
+                control_port.to_string(),
+                "--username".into(),
+                "guichet".into(),
+                "--password".into(),
+                "secret-kannel".into(),
+                "--get-url".into(),
+                format!("http://127.0.0.1:{port}/api/v1/sms/inbound?token={TOKEN}&from=%p&to=%P&text=%b&charset=%C&id=%I"),
+            ],
+        );
+        let kannel = Kannel::new(KannelConfig {
+            sendsms_url: format!("http://127.0.0.1:{sendsms}/cgi-bin/sendsms"),
+            username: "guichet".into(),
+            password: "secret-kannel".into(),
+            from: Some("38100".into()),
+            dlr_url: Some(format!("http://127.0.0.1:{port}/api/v1/sms/dlr?token={TOKEN}")),
+        });
+
+        // The citizen has an account; they come to the counter.
+        let mut citizen = Client::new(&app);
+        crate::portal::sign_up(&mut citizen, "camille@exemple.test", "/alpha/").await;
+        let mut agent = agent_login(&app, &who.alpha).await;
+        let service = store.find_service(alpha, "question-mairie").await.unwrap().unwrap();
+        let path = format!("/agents/guichet/nouveau?canal=guichet&demarche={}", service.id);
+        let form = agent.get_agent(&path).await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+        let csrf = form.attrs("#formulaire input[name=_csrf]", "value").remove(0);
+        let today = guichet_domain::clock::paris(time::OffsetDateTime::now_utc()).date().to_string();
+        // A wrong phone number is refused with the field named, nothing is lost.
+        let bad = agent
+            .post_multipart(&path, &[Part::Text("_csrf", &csrf), Part::Text("usager_nom", "Martin"), Part::Text("usager_telephone", "12"), Part::Text("recu_le", &today), Part::Text("sujet", "Rendez-vous")])
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.text(".error-summary").contains("Téléphone de l'usager"), "{}", bad.body);
+        assert_eq!(bad.attrs("#sujet", "value"), vec!["Rendez-vous"]);
+        let done = agent
+            .post_multipart(
+                &path,
+                &[
+                    Part::Text("_csrf", &csrf),
+                    Part::Text("usager_prenom", "Camille"),
+                    Part::Text("usager_nom", "Martin"),
+                    Part::Text("usager_courriel", "camille@exemple.test"),
+                    Part::Text("usager_telephone", "06 12 34 56 78"),
+                    Part::Text("usager_voie", "3 rue des Lilas"),
+                    Part::Text("usager_code_postal", "20000"),
+                    Part::Text("usager_commune", "Ajaccio"),
+                    Part::Text("recu_le", &today),
+                    Part::Text("sujet", "Rendez-vous"),
+                    Part::Text("question", "Quand puis-je venir ?"),
+                    Part::Text("rappel", "oui"),
+                    Part::Text("telephone", "06 12 34 56 78"),
+                ],
+            )
+            .await;
+        let request_path = location(&done).split('?').next().unwrap().to_owned();
+        let request_id: guichet_domain::RequestId = request_path.trim_start_matches("/agents/demandes/").parse().unwrap();
+        let request = store.get_request(request_id).await.unwrap();
+        assert_eq!(request.channel, guichet_domain::request::Channel::Guichet, "{backend}");
+        assert!(request.citizen_id.is_some(), "{backend}: matched to the citizen's account");
+        let ack = agent.get_agent(&format!("{request_path}/accuse")).await;
+        assert_eq!(ack.status, StatusCode::OK);
+        assert!(ack.text(".printable").contains("R112-5") && ack.text(".printable").contains(&request.reference), "{}", ack.body);
+
+        // The citizen texts the mairie's number: Kannel calls Guichet, the SMS joins the request.
+        let sent = control(control_port, "POST", "/inject", r#"{"from":"+33612345678","to":"38100","text":"Bonjour, ça marche pour jeudi ? Camille"}"#).await;
+        assert!(sent.contains("\"ok\": true") || sent.contains("\"ok\":true"), "{sent}");
+        wait_for("the SMS on the request", || {
+            let store = store.clone();
+            async move {
+                store.list_request_events(request_id, false).await.unwrap().iter().any(|e| {
+                    e.event.channel == guichet_domain::request::Channel::Sms && e.event.kind == "message"
+                })
+            }
+        })
+        .await;
+        let page = agent.get_agent(&request_path).await;
+        assert!(page.texts(".agent-timeline .body").iter().any(|b| b == "Bonjour, ça marche pour jeudi ? Camille"), "{backend}: UCS-2 decoded: {:?}", page.texts(".agent-timeline .body"));
+
+        // An internal note, then a paper letter.
+        let csrf = page.attrs("#reponse-form input[name=_csrf]", "value").remove(0);
+        location(&agent.post_agent(&format!("{request_path}/note"), &[("_csrf", &csrf), ("note", "Rappeler jeudi matin.")]).await);
+        location(&agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "courrier"), ("reponse", "Madame,\n\nNous vous recevrons jeudi à 10 h.\n\nCordialement.")]).await);
+        let page = agent.get_agent(&request_path).await;
+        let pdf_href = page.attrs(".agent-timeline a[href*='/courriers/']", "href").remove(0);
+        let pdf = app.get(&pdf_href).await;
+        assert!(location(&pdf).starts_with("/agents/connexion"), "no session, no letter");
+        let bytes = {
+            use http_body_util::BodyExt;
+            let request = axum::http::Request::get(&pdf_href)
+                .header("host", "127.0.0.1:8080")
+                .header("cookie", format!("guichet_agent={}", agent.agent_cookie.clone().unwrap()))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+            assert_eq!(response.headers()["content-type"], "application/pdf");
+            response.into_body().collect().await.unwrap().to_bytes().to_vec()
+        };
+        let text = pdf_text(&bytes);
+        for expected in [request.reference.as_str(), "Collectivité alpha", "1 place de la Mairie", "20000 AJACCIO", "Camille Martin", "3 rue des Lilas", "Nous vous recevrons jeudi à 10 h."] {
+            assert!(text.contains(expected), "{backend}: {expected:?} not in the letter:\n{text}");
+        }
+        let code = text
+            .split_whitespace()
+            .find(|w| w.len() == 11 && w.as_bytes()[3] == b'-' && w.as_bytes()[7] == b'-')
+            .unwrap_or_else(|| panic!("no code in {text}"))
+            .to_owned();
+
+        // The agent answers by SMS: it leaves through Kannel and reaches the fake SMSC.
+        let csrf = page.attrs("#reponse-form input[name=_csrf]", "value").remove(0);
+        let count = agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "sms"), ("apercu", "1"), ("reponse", "C’est noté : jeudi 10 h.")]).await;
+        assert_eq!(count.status, StatusCode::OK);
+        assert!(count.text("#info").contains("1 SMS") && count.text("#info").contains("UCS-2"), "{}", count.text("#info"));
+        assert_eq!(count.text("#reponse"), "C’est noté : jeudi 10 h.", "the text is kept");
+        let too_long = agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "sms"), ("reponse", &"œ".repeat(700))]).await;
+        assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+        location(&agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "sms"), ("reponse", "C’est noté : jeudi 10 h.")]).await);
+        runner(&store, None, Some(kannel.clone())).run_pending().await.unwrap();
+        let received = control(control_port, "GET", "/received?min=1&timeout=20", "").await;
+        assert!(received.contains("C’est noté : jeudi 10 h."), "{backend}: {received}");
+        assert!(received.contains("33612345678"), "{received}");
+        wait_for("the delivery report", || {
+            let store = store.clone();
+            async move { store.request_sms(request_id).await.unwrap().iter().any(|m| m.status == "delivered") }
+        })
+        .await;
+
+        // The citizen's scanned answer carries the code: it comes back to the request.
+        let csrf = agent.agent_csrf("/agents/courrier/nouveau").await;
+        let back = agent
+            .post_multipart(
+                "/agents/courrier/nouveau",
+                &[
+                    Part::Text("_csrf", &csrf),
+                    Part::Text("collectivite", &alpha.to_string()),
+                    Part::Text("expediteur", "Camille Martin"),
+                    Part::Text("recu_le", &today),
+                    Part::Text("objet", "Réponse au courrier"),
+                    Part::Text("resume", "Confirme le rendez-vous."),
+                    Part::Text("code", &code.to_lowercase().replace('-', " ")),
+                    Part::File("scan", "reponse.pdf", b"%PDF-1.4\n% scan\n"),
+                ],
+            )
+            .await;
+        assert_eq!(location(&back), format!("{request_path}#historique"), "{backend}: {}", back.body);
+
+        // The citizen writes from the portal too.
+        let page = citizen.get(&format!("/compte/demandes/{request_id}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let csrf = page.attrs("form input[name=_csrf]", "value").remove(0);
+        let posted = citizen.post_multipart(&format!("/compte/demandes/{request_id}/messages"), &[Part::Text("_csrf", &csrf), Part::Text("message", "Merci !")]).await;
+        location(&posted);
+
+        // One timeline, every channel, in order; the citizen's is the agent's minus the note.
+        let agent_view = agent.get_agent(&request_path).await;
+        let channels: Vec<String> = agent_view.texts(".agent-timeline > li:not(.internal) .channel");
+        for c in ["Accueil", "SMS", "Courrier", "En ligne"] {
+            assert!(channels.iter().any(|x| x == c), "{backend}: {c} missing from {channels:?}");
+        }
+        assert_eq!(agent_view.texts(".agent-timeline > li.internal .body"), vec!["Rappeler jeudi matin."]);
+        let citizen_view = citizen.get(&format!("/compte/demandes/{request_id}")).await;
+        let citizen_channels: Vec<String> = citizen_view
+            .texts(".timeline > li .when")
+            .iter()
+            .map(|w| w.rsplit(" – ").next().unwrap().to_owned())
+            .collect();
+        assert_eq!(citizen_channels, channels, "{backend}: the citizen sees the same exchanges in the same order");
+        let agent_bodies = agent_view.texts(".agent-timeline > li:not(.internal) > .body");
+        let citizen_bodies = citizen_view.texts(".timeline > li > .body");
+        assert_eq!(citizen_bodies, agent_bodies);
+        assert!(!citizen_view.body.contains("Rappeler jeudi matin"));
+
+        // A letter received by post becomes a request of its own, with the paper mentions.
+        let path = format!("/agents/guichet/nouveau?canal=courrier&demarche={}", service.id);
+        let csrf = agent.agent_csrf(&path).await;
+        let missing_scan = agent
+            .post_multipart(&path, &[Part::Text("_csrf", &csrf), Part::Text("usager_nom", "Durand"), Part::Text("recu_le", &today), Part::Text("sujet", "Courrier"), Part::Text("question", "Voir lettre"), Part::Text("rappel", "non")])
+            .await;
+        assert_eq!(missing_scan.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(missing_scan.text(".error-summary").contains("Courrier numérisé"));
+        let done = agent
+            .post_multipart(
+                &path,
+                &[
+                    Part::Text("_csrf", &csrf),
+                    Part::Text("usager_prenom", "Jean"),
+                    Part::Text("usager_nom", "Durand"),
+                    Part::Text("recu_le", &today),
+                    Part::Text("sujet", "Courrier"),
+                    Part::Text("question", "Voir lettre"),
+                    Part::Text("rappel", "non"),
+                    Part::File("courrier_numerise", "lettre.pdf", b"%PDF-1.4\n% lettre\n"),
+                ],
+            )
+            .await;
+        let paper_path = location(&done).split('?').next().unwrap().to_owned();
+        let paper: guichet_domain::RequestId = paper_path.trim_start_matches("/agents/demandes/").parse().unwrap();
+        let paper = store.get_request(paper).await.unwrap();
+        assert_eq!(paper.channel, guichet_domain::request::Channel::Courrier, "{backend}");
+        assert!(paper.citizen_id.is_none(), "no address: the identity stays on the request");
+        let page = agent.get_agent(&paper_path).await;
+        assert!(page.texts(".files a").iter().any(|f| f == "lettre.pdf"), "{}", page.body);
+        assert!(agent.get_agent(&format!("{paper_path}/accuse")).await.text(".printable").contains("R112-5"));
+
+        // Walls: bravo's agent reaches none of it.
+        let mut other = agent_login(&app, &who.bravo).await;
+        assert_eq!(other.get_agent(&pdf_href).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(other.get_agent(&path).await.status, StatusCode::NOT_FOUND);
+        let csrf = other.agent_csrf("/agents/courrier/nouveau").await;
+        let foreign = other
+            .post_multipart("/agents/courrier/nouveau", &[Part::Text("_csrf", &csrf), Part::Text("collectivite", &alpha.to_string()), Part::Text("expediteur", "X"), Part::Text("recu_le", &today), Part::Text("code", &code), Part::File("scan", "x.pdf", b"%PDF-1.4\n")])
+            .await;
+        assert_eq!(foreign.status, StatusCode::UNPROCESSABLE_ENTITY, "neither alpha nor its letter codes");
+        app.db.finish().await;
+    }
+}

@@ -109,6 +109,17 @@ pub struct ImapSession {
     pub uid_validity: u32,
 }
 
+/// Longest wait for one IMAP command: a server that stalls must not hold the fetch job.
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn timed<T>(
+    f: impl std::future::Future<Output = Result<T, ImapError>>,
+) -> Result<T, ImapError> {
+    tokio::time::timeout(COMMAND_TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| Err(ImapError::Io("délai dépassé".into())))
+}
+
 fn io(e: impl fmt::Display) -> ImapError {
     ImapError::Io(e.to_string())
 }
@@ -162,14 +173,15 @@ pub async fn connect(account: &ImapAccount) -> Result<ImapSession, ImapError> {
             async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_) => ImapError::Login,
             other => protocol(other),
         })?;
-    let mailbox = session.select(&account.folder).await.map_err(protocol)?;
+    let mailbox = timed(async { session.select(&account.folder).await.map_err(protocol) }).await?;
     Ok(ImapSession { session, uid_validity: mailbox.uid_validity.unwrap_or(0) })
 }
 
 impl ImapSession {
     /// UIDs above `last`, in ascending order.
     pub async fn uids_after(&mut self, last: u32) -> Result<Vec<u32>, ImapError> {
-        let found = self.session.uid_search(format!("UID {}:*", last.saturating_add(1))).await.map_err(protocol)?;
+        let query = format!("UID {}:*", last.saturating_add(1));
+        let found = timed(async { self.session.uid_search(query).await.map_err(protocol) }).await?;
         // "n:*" always matches the last message even when its UID is below n.
         let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > last).collect();
         uids.sort_unstable();
@@ -178,6 +190,13 @@ impl ImapSession {
 
     /// Fetches one message without marking it read; above `max_bytes`, only its headers.
     pub async fn fetch(&mut self, uid: u32, max_bytes: u32) -> Result<Option<Fetched>, ImapError> {
+        // A 25 MB message over a slow link takes a while: the bound is generous but finite.
+        tokio::time::timeout(5 * COMMAND_TIMEOUT, self.fetch_inner(uid, max_bytes))
+            .await
+            .unwrap_or_else(|_| Err(ImapError::Io("délai dépassé".into())))
+    }
+
+    async fn fetch_inner(&mut self, uid: u32, max_bytes: u32) -> Result<Option<Fetched>, ImapError> {
         let size = {
             let mut stream =
                 self.session.uid_fetch(uid.to_string(), "(UID RFC822.SIZE)").await.map_err(protocol)?;
@@ -206,7 +225,7 @@ impl ImapSession {
 
     /// Logs out politely (errors ignored: the connection is dropped anyway).
     pub async fn logout(mut self) {
-        let _ = self.session.logout().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.session.logout()).await;
     }
 }
 

@@ -81,6 +81,12 @@ pub enum ParseFailure {
     Unreadable,
 }
 
+/// Drops NUL and the other control characters (PostgreSQL refuses NUL in text and JSON, and
+/// none belongs in a message shown to agents), keeping line breaks and tabs.
+pub fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
+}
+
 fn strip_angles(s: &str) -> String {
     s.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned()
 }
@@ -107,13 +113,13 @@ pub fn parse(raw: &[u8], our_domain: &str) -> Result<InboundEmail, ParseFailure>
         return Err(ParseFailure::Unreadable);
     }
     let from = message.from().and_then(|a| a.first());
-    let from_address = from.and_then(|a| a.address()).map(|a| a.trim().to_ascii_lowercase());
-    let from_name = from.and_then(|a| a.name()).map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let from_address = from.and_then(|a| a.address()).map(|a| clean(a).trim().to_ascii_lowercase());
+    let from_name = from.and_then(|a| a.name()).map(|n| clean(n).trim().to_owned()).filter(|n| !n.is_empty());
     let mut recipients = Vec::new();
     for list in [message.to(), message.cc()].into_iter().flatten() {
         for a in list.iter() {
             if let Some(addr) = a.address() {
-                recipients.push(addr.trim().to_ascii_lowercase());
+                recipients.push(clean(addr).trim().to_ascii_lowercase());
             }
         }
     }
@@ -125,7 +131,9 @@ pub fn parse(raw: &[u8], our_domain: &str) -> Result<InboundEmail, ParseFailure>
             thread_ids.push(r);
         }
     }
+    let mut thread_ids: Vec<String> = thread_ids.iter().map(|i| clean(i)).collect();
     thread_ids.retain(|i| !i.is_empty());
+    thread_ids.truncate(50);
 
     let (text, from_html) = match message.text_bodies().next() {
         Some(part) if !part.is_text_html() => {
@@ -134,7 +142,7 @@ pub fn parse(raw: &[u8], our_domain: &str) -> Result<InboundEmail, ParseFailure>
         // HTML only: mail-parser converts it to text (scripts and styles dropped).
         _ => (message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(), true),
     };
-    let text = text.replace("\r\n", "\n");
+    let text = clean(&text.replace("\r\n", "\n"));
     let (body, quoted) = split_quoted(&text);
 
     let mut attachments = Vec::new();
@@ -164,7 +172,7 @@ pub fn parse(raw: &[u8], our_domain: &str) -> Result<InboundEmail, ParseFailure>
         .subject()
         .map(|s| s.chars().filter(|c| !c.is_control()).take(500).collect())
         .unwrap_or_default();
-    let message_id = message.message_id().map(strip_angles).filter(|m| !m.is_empty());
+    let message_id = message.message_id().map(|m| clean(&strip_angles(m))).filter(|m| !m.is_empty());
 
     let mut bounced_ids = Vec::new();
     let automatic = classify(&message, from_address.as_deref(), our_domain, &mut bounced_ids);
@@ -213,7 +221,8 @@ fn classify(
         let raw = String::from_utf8_lossy(message.raw_message());
         for line in raw.lines() {
             let l = line.trim_start();
-            if l.len() > 11 && l[..11].eq_ignore_ascii_case("message-id:") {
+            // Byte comparison: slicing the text at 11 could cut a multi-byte character.
+            if l.as_bytes().get(..11).is_some_and(|p| p.eq_ignore_ascii_case(b"message-id:")) {
                 let id = strip_angles(&l[11..]);
                 if id.to_ascii_lowercase().ends_with(&ours) && !bounced_ids.contains(&id) {
                     bounced_ids.push(id);
@@ -340,6 +349,21 @@ mod tests {
         assert_eq!(m.attachments[0].name, "piece.pdf");
         assert_eq!(m.attachments[0].declared_type, "application/pdf");
         assert_eq!(m.attachments[0].bytes, b"%PDF-1.4\n");
+    }
+
+    #[test]
+    fn a_bounce_with_multibyte_text_where_headers_are_looked_for_does_not_panic() {
+        let raw = "From: MAILER-DAEMON@mx.fr\r\nSubject: x\r\nContent-Type: multipart/report; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\néééééééééé\r\nMessage-ID: <a@guichet.test>\r\n--b--\r\n";
+        let m = parse(raw.as_bytes(), "guichet.test").unwrap();
+        assert_eq!(m.automatic, Some(Automatic::Bounce));
+    }
+
+    #[test]
+    fn nul_and_control_characters_are_dropped() {
+        let raw = b"From: a\x00b <x@y.fr>\r\nSubject: s\r\nContent-Type: text/plain\r\n\r\nun\x00deux\x07\ttrois\r\n";
+        let m = parse(raw, "guichet.test").unwrap();
+        assert_eq!(m.body, "undeux\ttrois");
+        assert!(!m.from_name.unwrap_or_default().contains('\0'));
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct OutgoingEmail {
     /// Ids this message answers (without angle brackets), oldest first: the last one becomes
     /// `In-Reply-To`, all of them `References`, so that mail clients thread the exchange.
     pub references: Vec<String>,
+    /// Sent by a machine (RFC 3834 `Auto-Submitted: auto-generated`), not by a person.
+    pub automatic: bool,
 }
 
 /// Why an e-mail could not leave.
@@ -76,8 +78,8 @@ pub fn build_message(email: &OutgoingEmail) -> Result<Message, MailError> {
         .message_id(Some(format!("<{}>", email.message_id)))
 ;
     // Notifications are automatic (RFC 3834: no vacation reply to them); an agent's answer
-    // in a thread is written by a person and must not be marked so.
-    if email.references.is_empty() {
+    // is written by a person and must not be marked so.
+    if email.automatic {
         builder = builder.header(AutoSubmitted);
     }
     if let Some(reply_to) = &email.reply_to {
@@ -201,6 +203,7 @@ mod tests {
         OutgoingEmail {
             reply_to: None,
             references: Vec::new(),
+            automatic: true,
             from: "Mairie de Bellecombe <ne-pas-repondre@bellecombe.test>".into(),
             to: "camille@exemple.test".into(),
             subject: "Accusé de réception de votre demande EC-2026-000001".into(),

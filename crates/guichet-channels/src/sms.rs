@@ -150,9 +150,10 @@ impl Kannel {
 /// Kannel's delivery-report status (`%d`) as a stored state.
 pub fn dlr_state(status: &str) -> Option<&'static str> {
     match status.trim().parse::<u32>().ok()? {
-        1 | 8 => Some("delivered"),
+        1 => Some("delivered"),
         2 | 16 => Some("failed"),
-        4 => Some("sent"),
+        // 4: buffered by the SMSC, 8: accepted by the operator's network.
+        4 | 8 => Some("sent"),
         _ => None,
     }
 }

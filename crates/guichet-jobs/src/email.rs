@@ -47,6 +47,7 @@ impl JobHandler for SendEmail {
             message_id: e.message_id.clone(),
             reply_to: e.reply_to.clone(),
             references: e.references.clone(),
+            automatic: e.automatic,
         };
         match self.mailer.send(&outgoing).await {
             Ok(()) => {

@@ -192,6 +192,13 @@ impl Runner {
             }
             Err(error) => {
                 self.store.fail_job(job.id, &error, None, finished).await?;
+                // A periodic job that failed for good still runs at its next time: one bad
+                // night must not stop mail fetching or purges until the next restart.
+                if let Some(interval) = self.registry.interval_of(&job.kind) {
+                    let next = NewJob::now(&job.kind, job.payload.clone(), finished + interval)
+                        .dedup(job.kind.clone());
+                    self.store.enqueue_job(&next).await?;
+                }
                 self.stats.record(&job.kind, "failed");
                 tracing::error!(error = %error, "job failed for good");
                 Ok(Outcome::Failed)

@@ -7,8 +7,8 @@ use guichet_store::SEND_SMS_JOB;
 
 use crate::{JobContext, JobHandler};
 
-/// Sends one outbox SMS. Idempotent like the e-mail job: a message already handed to the
-/// gateway is not handed again. Without a configured gateway the message is marked failed
+/// Sends one outbox SMS. A message already handed to the gateway is not handed again; a crash
+/// between the gateway's acceptance and the mark can send it twice (at-least-once, as e-mail). Without a configured gateway the message is marked failed
 /// with the reason, visible to the agent on the request.
 pub struct SendSms {
     /// The gateway, if configured.

@@ -322,6 +322,18 @@ impl ChannelStore for PgStore {
         Ok(inserted)
     }
 
+    async fn inbound_exists(&self, tenant: TenantId, dedup_key: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from inbound_messages where tenant_id = $1 and dedup_key = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(dedup_key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(n > 0)
+    }
+
     async fn thread_request(
         &self,
         tenant: TenantId,
@@ -362,9 +374,8 @@ impl ChannelStore for PgStore {
         phone: &str,
     ) -> StoreResult<Option<RequestId>> {
         let found: Option<Uuid> = sqlx::query_scalar(
-            "select r.id from requests r left join citizens c on c.id = r.citizen_id \
-             where r.tenant_id = $1 and r.phase <> 'closed' \
-             and (c.phone = $2 or r.submitter->>'telephone' = $2) \
+            "select r.id from requests r \
+             where r.tenant_id = $1 and r.phase <> 'closed' and r.submitter->>'telephone' = $2 \
              order by r.submitted_at desc limit 1",
         )
         .bind(tenant.as_uuid())
@@ -486,14 +497,21 @@ impl ChannelStore for PgStore {
         rows.iter().map(read_sms).collect()
     }
 
-    async fn mark_emails_bounced(&self, message_ids: &[String], reason: &str) -> StoreResult<u64> {
+    async fn mark_emails_bounced(
+        &self,
+        tenant: TenantId,
+        message_ids: &[String],
+        reason: &str,
+    ) -> StoreResult<u64> {
         let mut n = 0;
         for id in message_ids.iter().take(20) {
             n += sqlx::query(
-                "update outbox_emails set status = 'failed', last_error = $2 where message_id = $1",
+                "update outbox_emails set status = 'failed', last_error = $2 where message_id = $1 \
+                 and status = 'sent' and request_id in (select id from requests where tenant_id = $3)",
             )
             .bind(id)
             .bind(reason)
+            .bind(tenant.as_uuid())
             .execute(&self.pool)
             .await
             .map_err(map_err)?

@@ -56,6 +56,7 @@ create index inbound_files_file_idx on inbound_files (file_id);
 
 alter table outbox_emails add column reply_to text;
 alter table outbox_emails add column refs text not null default '';
+alter table outbox_emails add column automatic integer not null default 1;
 create index outbox_emails_message_id_idx on outbox_emails (message_id);
 
 create table outbox_sms (

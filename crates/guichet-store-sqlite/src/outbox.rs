@@ -19,7 +19,7 @@ pub(crate) async fn insert_emails(
     for e in emails {
         sqlx::query(
             "insert into outbox_emails (id, to_address, subject, body_text, body_html, message_id, \
-             request_id, created_at, reply_to, refs) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             request_id, created_at, reply_to, refs, automatic) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(e.id.as_uuid())
         .bind(&e.to)
@@ -31,6 +31,7 @@ pub(crate) async fn insert_emails(
         .bind(to_us(now))
         .bind(&e.reply_to)
         .bind(e.references.join(" "))
+        .bind(e.automatic)
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;
@@ -39,7 +40,7 @@ pub(crate) async fn insert_emails(
 }
 
 const COLUMNS: &str = "id, to_address, subject, body_text, body_html, message_id, request_id, \
-     status, sent_at, last_error, created_at, reply_to, refs";
+     status, sent_at, last_error, created_at, reply_to, refs, automatic";
 
 fn read_email(row: &SqliteRow) -> StoreResult<OutboxEmail> {
     Ok(OutboxEmail {
@@ -53,6 +54,7 @@ fn read_email(row: &SqliteRow) -> StoreResult<OutboxEmail> {
             request_id: col::<Option<Uuid>>(row, "request_id")?.map(RequestId::from_uuid),
             reply_to: col(row, "reply_to")?,
             references: col::<String>(row, "refs")?.split_whitespace().map(str::to_owned).collect(),
+            automatic: col(row, "automatic")?,
         },
         status: col(row, "status")?,
         sent_at: ts_opt(row, "sent_at")?,

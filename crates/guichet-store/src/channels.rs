@@ -218,6 +218,10 @@ pub trait ChannelStore {
         records: &crate::SubmissionRecords,
     ) -> StoreResult<bool>;
 
+    /// Whether a message with this dedup key is already stored (checked before storing its
+    /// files; the unique constraint stays the final guard).
+    async fn inbound_exists(&self, tenant: TenantId, dedup_key: &str) -> StoreResult<bool>;
+
     /// The request a message belongs to: by any of its thread ids (our outgoing Message-IDs
     /// and messages already tied to a request), else by a reference found in its subject.
     async fn thread_request(
@@ -227,8 +231,9 @@ pub trait ChannelStore {
         reference: Option<&str>,
     ) -> StoreResult<Option<RequestId>>;
 
-    /// The most recent request of the tenant that is not closed and whose citizen (account or
-    /// submitter) has this phone number.
+    /// The most recent request of the tenant that is not closed and whose submitter's phone
+    /// number (recorded on the request) is this one. Profile numbers are not verified, so they
+    /// never decide.
     async fn open_request_by_phone(
         &self,
         tenant: TenantId,
@@ -278,8 +283,15 @@ pub trait ChannelStore {
     /// The SMS of a request.
     async fn request_sms(&self, request: RequestId) -> StoreResult<Vec<OutboxSms>>;
 
-    /// Marks our e-mails named by a bounce as failed, with the reason. Returns how many.
-    async fn mark_emails_bounced(&self, message_ids: &[String], reason: &str) -> StoreResult<u64>;
+    /// Marks our sent e-mails named by a bounce as failed, with the reason, among the requests
+    /// of the tenant the bounce came to (a forged bounce cannot touch another tenant's mail).
+    /// Returns how many.
+    async fn mark_emails_bounced(
+        &self,
+        tenant: TenantId,
+        message_ids: &[String],
+        reason: &str,
+    ) -> StoreResult<u64>;
 
     /// The request and document a letter code belongs to, within the agent's tenants.
     async fn find_letter(

@@ -30,6 +30,10 @@ pub struct NewEmail {
     pub reply_to: Option<String>,
     /// Message-IDs this one answers, oldest first (`In-Reply-To`, `References`).
     pub references: Vec<String>,
+    /// Sent by Guichet on its own (acknowledgements, notifications): marked
+    /// `Auto-Submitted` so that vacation responders and other robots do not answer it.
+    /// False for an agent's answer, written by a person.
+    pub automatic: bool,
 }
 
 impl NewEmail {

@@ -15,7 +15,7 @@ use crate::{AppError, AppState};
 
 /// Paths that belong to the platform whatever the host.
 const GLOBAL_PREFIXES: &[&str] =
-    &["/static/", "/healthz", "/metrics", "/csp-report", "/robots.txt"];
+    &["/static/", "/healthz", "/metrics", "/csp-report", "/robots.txt", "/api/"];
 
 /// How long a host lookup is remembered. Short, so that an administrator's change shows soon;
 /// long enough that a busy portal does not query the tenant table on every request.

@@ -186,6 +186,16 @@ pub async fn ingest_email(
         Some(size) => format!("sha256:{}:{size}", sha256_hex(raw)),
         None => format!("sha256:{}", sha256_hex(raw)),
     };
+    // Already stored (a re-read mailbox): no file written, nothing sent, only the position.
+    if state.store.inbound_exists(endpoint.tenant_id, &dedup_key).await? {
+        if let Some(p) = &position {
+            state
+                .store
+                .set_endpoint_status(endpoint.id, Some((p.uid_validity, p.uid)), None, OffsetDateTime::now_utc())
+                .await?;
+        }
+        return Ok(Outcome::Duplicate);
+    }
     let mut m = base_message(endpoint, Channel::Email, dedup_key);
     let system = (ActorKind::System, None);
     let parsed = inbound::parse(raw, &state.config.mail_domain);
@@ -243,7 +253,11 @@ pub async fn ingest_email(
         if auto == Automatic::Bounce && !mail.bounced_ids.is_empty() {
             let n = state
                 .store
-                .mark_emails_bounced(&mail.bounced_ids, &format!("non remis : avis reçu de {}", m.sender))
+                .mark_emails_bounced(
+                    endpoint.tenant_id,
+                    &mail.bounced_ids,
+                    &format!("non remis : avis reçu de {}", m.sender),
+                )
                 .await?;
             reason.push_str(&format!(" ; {n} courriel(s) marqué(s) non remis"));
         }
@@ -264,8 +278,14 @@ pub async fn ingest_email(
     m.raw_file_id =
         Some(keep_file(state, raw, "message/rfc822", "message-original.eml", None).await?);
     let sender_email = Email::parse(&m.sender).ok();
+    // Only a verified address names a citizen: anyone can claim an address at sign-up.
     let citizen = match &sender_email {
-        Some(e) => state.store.find_citizen_login(e).await?.map(|(c, _)| c),
+        Some(e) => state
+            .store
+            .find_citizen_login(e)
+            .await?
+            .map(|(c, _)| c)
+            .filter(|c| c.email_verified_at.is_some()),
         None => None,
     };
     m.citizen_id = citizen.as_ref().map(|c| c.id);
@@ -278,23 +298,37 @@ pub async fn ingest_email(
         m.body.push_str("\n\n[Message reçu au format HTML : texte extrait, mise en forme et contenus actifs retirés.]");
     }
 
-    // Threading: our Message-IDs are unguessable, so a match is trusted. A reference typed in
-    // the subject is only trusted from the request's own citizen: anyone can type a reference.
+    // Threading: by our Message-IDs or the citizen's own (In-Reply-To, References), else by a
+    // reference typed in the subject. Either way the message joins the request only if it
+    // comes from the request's own citizen: a third party in copy who answers "to all", or
+    // anyone typing a reference, lands as a contact for an agent to check.
     let tenant = endpoint.tenant_id;
     let mut request = state.store.thread_request(tenant, &mail.thread_ids, None).await?;
-    let mut mentioned = None;
     if request.is_none()
         && let Some(reference) = find_reference(&mail.subject)
-        && let Some(found) = state.store.thread_request(tenant, &[], Some(&reference)).await?
     {
+        request = state.store.thread_request(tenant, &[], Some(&reference)).await?;
+    }
+    if let Some(found) = request {
         let r = state.store.get_request(found).await?;
         let submitter_email = r.submitter.get("courriel").and_then(|v| v.as_str()).unwrap_or("");
-        let same = (!m.sender.is_empty() && submitter_email.eq_ignore_ascii_case(&m.sender))
-            || (m.citizen_id.is_some() && m.citizen_id == r.citizen_id);
-        if same {
-            request = Some(found);
-        } else {
-            mentioned = Some(reference);
+        let account_email = match r.citizen_id {
+            Some(c) => match state.store.get_citizen(c).await {
+                Ok(c) => Some(c.email.to_string()),
+                Err(guichet_store::StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let same = !m.sender.is_empty()
+            && (submitter_email.eq_ignore_ascii_case(&m.sender)
+                || account_email.is_some_and(|a| a.eq_ignore_ascii_case(&m.sender)));
+        if !same {
+            request = None;
+            m.reason = Some(format!(
+                "concerne la demande {}, mais l'expéditeur n'en est pas le demandeur : à rattacher après vérification",
+                r.reference
+            ));
         }
     }
     let handler = state.store.get_tenant(tenant).await?;
@@ -354,11 +388,6 @@ pub async fn ingest_email(
         }
         Outcome::Attached(request_id)
     } else {
-        if let Some(reference) = &mentioned {
-            m.reason = Some(format!(
-                "mentionne la demande {reference}, mais l'expéditeur n'est pas son demandeur : à rattacher après vérification"
-            ));
-        }
         records.events.push(event(
             tenant,
             None,
@@ -368,7 +397,16 @@ pub async fn ingest_email(
             false,
             json!({"inbound": m.id, "sender": m.sender, "subject": m.subject}),
         ));
-        if sender_email.is_some() {
+        // At most three acknowledgements an hour to one sender: a forged sender or a robot
+        // that escaped detection cannot turn the mairie into a mail cannon.
+        let throttle_key = format!("ack:{tenant}:{}", m.sender);
+        let allowed = sender_email.is_some()
+            && state
+                .store
+                .hit_throttle(&throttle_key, time::Duration::hours(1), OffsetDateTime::now_utc())
+                .await?
+                <= 3;
+        if allowed {
             let short = m.id.simple().to_string();
             let reference = format!("C-{}", &short[short.len() - 8..].to_uppercase());
             let area = ack::area_of(&[&handler]);
@@ -442,14 +480,20 @@ pub async fn ingest_sms(
     } else {
         format!("kannel:{}", external_id.trim())
     };
+    if state.store.inbound_exists(endpoint.tenant_id, &key).await? {
+        return Ok(Outcome::Duplicate);
+    }
     let mut m = base_message(endpoint, Channel::Sms, key);
     m.sender = from.clone();
     m.body = text.chars().filter(|c| !c.is_control() || *c == '\n').take(5000).collect();
-    m.citizen_id = state.store.find_citizen_by_phone(&from).await?;
     let tenant = endpoint.tenant_id;
-    let actor = (ActorKind::Citizen, m.citizen_id.map(|c| c.as_uuid()));
     let mut records = SubmissionRecords::default();
-    let outcome = match state.store.open_request_by_phone(tenant, &from).await? {
+    let request = state.store.open_request_by_phone(tenant, &from).await?;
+    if let Some(r) = request {
+        m.citizen_id = state.store.get_request(r).await?.citizen_id;
+    }
+    let actor = (ActorKind::Citizen, m.citizen_id.map(|c| c.as_uuid()));
+    let outcome = match request {
         Some(request) => {
             m.state = "attached".to_owned();
             m.request_id = Some(request);
@@ -516,24 +560,73 @@ pub async fn fetch_mailbox_at_most(
         }
     };
     let mut handled = 0;
+    let mut error = None;
+    let started = std::time::Instant::now();
     for uid in uids.into_iter().take(limit) {
+        // A run stays well under the job's lease; the next run continues.
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            break;
+        }
         let fetched = match session.fetch(uid, MAX_EMAIL_BYTES).await {
             Ok(Some(f)) => f,
             Ok(None) => continue, // expunged meanwhile
             Err(e) => {
-                state.store.set_endpoint_status(endpoint.id, None, Some(&e.to_string()), now).await?;
+                error = Some(e.to_string());
                 break;
             }
         };
         let position = ImapPosition { endpoint_id: endpoint.id, uid_validity: validity, uid: i64::from(uid) };
         let oversized = fetched.truncated.then_some(fetched.size);
-        ingest_email(state, endpoint, &fetched.bytes, oversized, Some(position)).await?;
+        if let Err(e) = ingest_email(state, endpoint, &fetched.bytes, oversized, Some(position)).await {
+            // A message that cannot be stored (whatever in it the database refuses) is set
+            // aside with the reason rather than blocking the mailbox forever; if even that
+            // fails, the database itself is in trouble: stop and retry later.
+            tracing::error!(endpoint = %endpoint.address, uid, error = %e, "message could not be stored");
+            if let Err(e2) = set_aside_unstorable(state, endpoint, &fetched.bytes, position, &e.to_string()).await {
+                error = Some(format!("enregistrement impossible : {e2}"));
+                break;
+            }
+        }
         handled += 1;
     }
     session.logout().await;
-    // The position was saved with each message; this records the successful run.
-    state.store.set_endpoint_status(endpoint.id, None, None, OffsetDateTime::now_utc()).await?;
+    // The position was saved with each message; this records the run and its error, if any.
+    state
+        .store
+        .set_endpoint_status(endpoint.id, None, error.as_deref(), OffsetDateTime::now_utc())
+        .await?;
     Ok(handled)
+}
+
+/// Records a message that could not be stored normally: only its hash and the reason.
+async fn set_aside_unstorable(
+    state: &AppState,
+    endpoint: &Endpoint,
+    raw: &[u8],
+    position: ImapPosition,
+    error: &str,
+) -> Result<(), AppError> {
+    let mut m = base_message(endpoint, Channel::Email, format!("sha256:{}", sha256_hex(raw)));
+    m.state = "set_aside".to_owned();
+    m.subject = "(message impossible à enregistrer)".to_owned();
+    m.reason = Some(format!(
+        "message impossible à enregistrer ({error}) : il reste dans la boîte aux lettres (UID {})",
+        position.uid
+    ));
+    let records = SubmissionRecords {
+        events: vec![event(
+            endpoint.tenant_id,
+            None,
+            Channel::Email,
+            (ActorKind::System, None),
+            "inbound_set_aside",
+            false,
+            json!({"inbound": m.id, "reason": m.reason}),
+        )],
+        ..Default::default()
+    };
+    state.store.ingest(&m, Some(&position), &records).await?;
+    Ok(())
 }
 
 /// The periodic job that fetches every IMAP mailbox.

@@ -82,6 +82,8 @@ fn agent_routes(state: AppState) -> Router<AppState> {
         .route("/agents/admin/{tenant}/agents/{agent}/role", post(admin::change_role))
         .route("/agents/admin/{tenant}/agents/{agent}/retirer", post(admin::remove))
         .route("/agents/admin/{tenant}/modeles", post(admin::add_template))
+        .route("/agents/admin/{tenant}/canaux", post(admin::add_endpoint))
+        .route("/agents/admin/{tenant}/canaux/{id}/supprimer", post(admin::delete_endpoint))
         .route("/agents/admin/{tenant}/modeles/{id}/supprimer", post(admin::delete_template))
         .route_layer(axum::middleware::from_fn_with_state(state, session::agent_layer))
 }

@@ -27,5 +27,6 @@ pub(crate) fn email(
         request_id: request,
         reply_to: None,
         references: Vec::new(),
+        automatic: true,
     })
 }

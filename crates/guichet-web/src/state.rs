@@ -9,7 +9,7 @@ use crate::host::DomainCache;
 use crate::metrics::HttpMetrics;
 
 /// Web settings, from the binary's configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WebConfig {
     /// Public base URL ("https://demarches.cc-exemple.fr"), used in links sent by e-mail and to
     /// decide whether cookies are `Secure`. `None` when serving plain HTTP on loopback.
@@ -32,6 +32,20 @@ pub struct WebConfig {
     pub mail_from: String,
     /// Token of the machine endpoints (MTA pipe, Kannel); without it they do not exist.
     pub inbound_token: Option<String>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens are secrets: never printed.
+        f.debug_struct("WebConfig")
+            .field("public_url", &self.public_url)
+            .field("platform_name", &self.platform_name)
+            .field("demo", &self.demo)
+            .field("base_url", &self.base_url)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[secret]"))
+            .field("inbound_token", &self.inbound_token.as_ref().map(|_| "[secret]"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebConfig {

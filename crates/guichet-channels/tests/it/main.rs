@@ -69,6 +69,7 @@ async fn an_email_reaches_a_real_smtp_server_with_our_headers() {
     let email = OutgoingEmail {
         reply_to: None,
         references: Vec::new(),
+        automatic: true,
         from: "Mairie de Bellecombe <ne-pas-repondre@bellecombe.test>".into(),
         to: "camille@exemple.test".into(),
         subject: "Accusé de réception électronique de votre demande EC-2026-000001".into(),

@@ -32,6 +32,7 @@ pub(crate) struct Administered {
     pub name: String,
     pub members: Vec<Member>,
     pub templates: Vec<ReplyTemplate>,
+    pub endpoints: Vec<guichet_store::Endpoint>,
 }
 
 #[derive(Template)]
@@ -68,11 +69,13 @@ async fn page(
             });
         }
         let templates = state.store.list_reply_templates(m.tenant_id).await?;
+        let endpoints = state.store.list_endpoints(Some(m.tenant_id)).await?;
         tenants.push(Administered {
             id: m.tenant_id,
             name: m.tenant_name.clone(),
             members,
             templates,
+            endpoints,
         });
     }
     if tenants.is_empty() {
@@ -367,4 +370,83 @@ pub(crate) async fn change_password(
         error: None,
         saved: true,
     })
+}
+
+/// `POST /agents/admin/{tenant}/canaux`: a functional e-mail address (fetched over IMAP when an
+/// IMAP address is given, else fed by an MTA through the inbound endpoint) or an SMS number.
+pub(crate) async fn add_endpoint(
+    State(state): State<AppState>,
+    visitor: AgentVisitor,
+    Path(tenant): Path<String>,
+    form: FormFields,
+) -> Result<Response, AppError> {
+    visitor.0.check_csrf(form.get("_csrf"))?;
+    let (agent, tenant) = admin_of(&state, &visitor, &tenant).await?;
+    let kind = form.get("type");
+    let address = form.get("adresse").trim().to_lowercase();
+    let refuse = |m: &str| page(&state, &visitor, &agent, Some(m.to_owned()));
+    let (imap_url, imap_password) = match kind {
+        "email" => {
+            if Email::parse(&address).is_err() {
+                return refuse("« Adresse fonctionnelle » : indiquez une adresse électronique valide.").await;
+            }
+            match form.get("imap").trim() {
+                "" => (None, None),
+                url => {
+                    let password = form.raw("imap_mot_de_passe");
+                    if let Err(e) = guichet_channels::imap::ImapAccount::from_url(url, password) {
+                        return refuse(&format!("« Serveur IMAP » : {e}.")).await;
+                    }
+                    if password.is_empty() {
+                        return refuse("« Mot de passe IMAP » : indiquez le mot de passe de la boîte.").await;
+                    }
+                    (Some(url.to_owned()), Some(password.to_owned()))
+                }
+            }
+        }
+        "sms" => {
+            let ok = (3..=16).contains(&address.len())
+                && address.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit());
+            if !ok {
+                return refuse("« Numéro SMS » : un numéro court (38100) ou international (+33612345678).").await;
+            }
+            (None, None)
+        }
+        _ => return refuse("« Type » : choisissez courriel ou SMS.").await,
+    };
+    let endpoint = guichet_store::Endpoint {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant,
+        kind: kind.to_owned(),
+        address,
+        imap_url,
+        imap_password,
+        uid_validity: None,
+        last_uid: 0,
+        last_fetch_at: None,
+        last_error: None,
+    };
+    match state.store.add_endpoint(&endpoint).await {
+        Ok(()) => Ok(Redirect::to("/agents/admin/").into_response()),
+        Err(StoreError::Conflict { .. }) => {
+            refuse("« Adresse fonctionnelle » : cette adresse ou ce numéro est déjà utilisé.").await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /agents/admin/{tenant}/canaux/{id}/supprimer`
+pub(crate) async fn delete_endpoint(
+    State(state): State<AppState>,
+    visitor: AgentVisitor,
+    Path((tenant, id)): Path<(String, String)>,
+    form: FormFields,
+) -> Result<Response, AppError> {
+    visitor.0.check_csrf(form.get("_csrf"))?;
+    let (_, tenant) = admin_of(&state, &visitor, &tenant).await?;
+    let id: uuid::Uuid = id.parse().map_err(|_| AppError::NotFound)?;
+    match state.store.delete_endpoint(tenant, id).await {
+        Ok(()) | Err(StoreError::NotFound) => Ok(Redirect::to("/agents/admin/").into_response()),
+        Err(e) => Err(e.into()),
+    }
 }

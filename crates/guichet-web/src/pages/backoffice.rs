@@ -912,13 +912,16 @@ async fn thread(
     mail: &mut guichet_store::NewEmail,
 ) -> Result<(), AppError> {
     mail.reply_to = crate::inbound::reply_address(state, l.request.tenant_id).await?;
-    mail.references = state
+    let mut ids: Vec<String> = state
         .store
         .request_inbound(l.request.id)
         .await?
         .into_iter()
         .filter_map(|m| m.message.message_id)
         .collect();
+    // A long exchange keeps its last twenty ids: enough for any client to thread it.
+    let skip = ids.len().saturating_sub(20);
+    mail.references = ids.split_off(skip);
     Ok(())
 }
 
@@ -1169,9 +1172,10 @@ pub(crate) async fn reply(
                 ))
                 .await;
             }
-            let Some(to) = phone else {
-                return refuse("« Canal de la réponse » : aucun numéro de téléphone connu.".into()).await;
+            let Some(to) = phone.and_then(|p| guichet_domain::Phone::parse(&p).ok()) else {
+                return refuse("« Canal de la réponse » : aucun numéro de téléphone valide n'est connu pour cet usager.".into()).await;
             };
+            let to = to.as_str().to_owned();
             let sms = guichet_store::NewSms {
                 id: uuid::Uuid::now_v7(),
                 tenant_id: l.request.tenant_id,
@@ -1205,6 +1209,7 @@ pub(crate) async fn reply(
                 && let Some(mut mail) = notify(&state, &l, None, &body).await?
             {
                 mail.to = to;
+                mail.automatic = false;
                 records.jobs.push(mail.send_job(now));
                 records.emails.push(mail);
             }

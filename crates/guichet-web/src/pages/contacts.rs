@@ -16,7 +16,7 @@ use guichet_store::{
     SubmissionRecords,
 };
 use serde_json::{Value, json};
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::forms::FormFields;
 use crate::pages::agents::{layout, require_agent};
@@ -203,6 +203,15 @@ async fn refuse(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
 }
 
+/// Only a message still waiting (a contact, or set aside) can be handled.
+pub(crate) fn open_or_conflict(m: &InboundMessage) -> Result<(), AppError> {
+    if matches!(m.message.state.as_str(), "contact" | "set_aside") {
+        Ok(())
+    } else {
+        Err(AppError::Conflict("Ce message a déjà été traité : rechargez la liste des contacts.".into()))
+    }
+}
+
 fn conflict(e: StoreError) -> AppError {
     match e {
         StoreError::Conflict { .. } => AppError::Conflict(
@@ -251,9 +260,7 @@ pub(crate) async fn reply(
     if body.is_empty() || body.chars().count() > 10_000 {
         return refuse(&state, &visitor, m, "« Réponse » : écrivez une réponse de 10 000 caractères au plus.".into(), body, String::new()).await;
     }
-    if !matches!(m.message.state.as_str(), "contact" | "set_aside") {
-        return Err(AppError::Conflict("Ce contact a déjà été traité.".into()));
-    }
+    open_or_conflict(&m)?;
     let now = OffsetDateTime::now_utc();
     let tenant = state.store.get_tenant(m.message.tenant_id).await?;
     let mut records = SubmissionRecords::default();
@@ -277,12 +284,16 @@ pub(crate) async fn reply(
                 None,
             )?;
             mail.reply_to = crate::inbound::reply_address(&state, m.message.tenant_id).await?;
+            mail.automatic = false;
             mail.references = m.message.message_id.iter().cloned().collect();
             records.events.push(event(&agent, &m, None, "contact_answered", false, json!({"inbound": m.message.id, "body": body, "email": mail.id})));
             records.jobs.push(mail.send_job(now));
             records.emails.push(mail);
         }
         Channel::Sms => {
+            let Ok(to) = guichet_domain::Phone::parse(&m.message.sender) else {
+                return refuse(&state, &visitor, m, "« Réponse » : le numéro de l'expéditeur n'est pas un numéro de mobile valide ; répondez par un autre canal.".into(), body, String::new()).await;
+            };
             let length = guichet_domain::channel::sms_length(&body);
             if length.segments > guichet_domain::channel::MAX_SMS_SEGMENTS {
                 return refuse(&state, &visitor, m, format!("« Réponse » : ce texte ferait {} SMS ; {} au plus.", length.segments, guichet_domain::channel::MAX_SMS_SEGMENTS), body, String::new()).await;
@@ -291,7 +302,7 @@ pub(crate) async fn reply(
                 id: uuid::Uuid::now_v7(),
                 tenant_id: m.message.tenant_id,
                 request_id: None,
-                to: m.message.sender.clone(),
+                to: to.as_str().to_owned(),
                 body: body.clone(),
                 segments: i32::try_from(length.segments).unwrap_or(i32::MAX),
             };
@@ -317,13 +328,14 @@ pub(crate) async fn attach(
 ) -> Result<Response, AppError> {
     visitor.0.check_csrf(form.get("_csrf"))?;
     let (agent, m) = load(&state, &visitor, &id).await?;
+    open_or_conflict(&m)?;
     let reference = form.get("reference").trim().to_uppercase();
-    let found = match reference.as_str() {
-        "" => None,
-        r => state.store.thread_request(m.message.tenant_id, &[], Some(r)).await?,
-    };
+    if reference.is_empty() {
+        return refuse(&state, &visitor, m, "« Référence de la demande » : indiquez la référence (par exemple EC-2026-000123).".into(), String::new(), reference).await;
+    }
+    let found = state.store.thread_request(m.message.tenant_id, &[], Some(&reference)).await?;
     let Some(request) = found else {
-        return refuse(&state, &visitor, m, format!("« Référence de la demande » : aucune demande « {reference} » dans {}.", "cette collectivité"), String::new(), reference).await;
+        return refuse(&state, &visitor, m, format!("« Référence de la demande » : aucune demande « {reference} » dans cette collectivité."), String::new(), reference).await;
     };
     let files: Vec<Value> = m.message.files.iter().map(|f| json!({"id": f.id, "name": f.name})).collect();
     let records = SubmissionRecords {
@@ -348,6 +360,7 @@ pub(crate) async fn close(
 ) -> Result<Response, AppError> {
     visitor.0.check_csrf(form.get("_csrf"))?;
     let (agent, m) = load(&state, &visitor, &id).await?;
+    open_or_conflict(&m)?;
     let reason = form.get("motif").trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 500 {
         return refuse(&state, &visitor, m, "« Motif du classement » : indiquez un motif de 500 caractères au plus.".into(), String::new(), String::new()).await;
@@ -456,8 +469,7 @@ pub(crate) async fn letter_submit(
         errors.push(err("expediteur", "« Expéditeur » : indiquez le nom de l'expéditeur (200 caractères au plus)."));
     }
     let today = paris(OffsetDateTime::now_utc()).date();
-    let received = Date::parse(&v.received_on, &time::macros::format_description!("[year]-[month]-[day]"))
-        .ok()
+    let received = crate::pages::counter::parse_date(&v.received_on)
         .filter(|d| *d <= today && *d > today - time::Duration::days(366));
     if received.is_none() {
         errors.push(err("recu_le", "« Date de réception » : indiquez une date passée de moins d'un an."));

@@ -92,11 +92,7 @@ async fn context(
         Some(id) => {
             let id: uuid::Uuid = id.parse().map_err(|_| AppError::NotFound)?;
             let c = state.store.get_inbound(agent.id, id).await?.ok_or(AppError::NotFound)?;
-            if c.message.state != "contact" {
-                return Err(AppError::Conflict(
-                    "Ce contact a déjà été traité : rechargez la liste des contacts.".into(),
-                ));
-            }
+            crate::pages::contacts::open_or_conflict(&c)?;
             Some(c)
         }
         None => None,
@@ -257,6 +253,15 @@ fn prefill(ctx: &Ctx) -> (Identity, guichet_domain::form::Answers) {
     (identity, answers)
 }
 
+/// A date as a date field sends it (2026-11-30) or as typed where there is no date picker
+/// (30/11/2026).
+pub(crate) fn parse_date(s: &str) -> Option<Date> {
+    let s = s.trim();
+    Date::parse(s, &time::macros::format_description!("[year]-[month]-[day]"))
+        .or_else(|_| Date::parse(s, &time::macros::format_description!("[day]/[month]/[year]")))
+        .ok()
+}
+
 /// `GET /agents/guichet/nouveau`
 pub(crate) async fn form(
     State(state): State<AppState>,
@@ -334,11 +339,7 @@ pub(crate) async fn submit(
         },
     };
     let today = guichet_domain::clock::paris(OffsetDateTime::now_utc()).date();
-    let received_on = Date::parse(
-        &identity.received_on,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok();
+    let received_on = parse_date(&identity.received_on);
     match received_on {
         Some(d) if d <= today && d > today - time::Duration::days(366) => {}
         _ => errors.push(error(
@@ -364,8 +365,17 @@ pub(crate) async fn submit(
         errors.retain(|e| e.key != fe.key);
         errors.push(fe);
     }
-    if errors.is_empty() && service.form.check_complete(&mut answers).is_err() {
-        errors.push(error("formulaire", "Des réponses obligatoires manquent au formulaire de la démarche."));
+    if errors.is_empty()
+        && let Err(page) = service.form.check_complete(&mut answers)
+    {
+        let field = service.form.pages[page]
+            .fields
+            .iter()
+            .find(|f| f.required && f.kind.takes_answer() && !answers.contains_key(&f.key));
+        errors.push(match field {
+            Some(f) => error(&f.key, format!("« {} » : ce champ est obligatoire.", f.label)),
+            None => error("formulaire", format!("« {} » : des réponses obligatoires manquent.", service.form.pages[page].title)),
+        });
     }
     if !errors.is_empty() {
         let page = page(&state, &visitor, &ctx, identity, &answers, Some(&posted.raw), errors).await?;
@@ -380,15 +390,17 @@ pub(crate) async fn submit(
     // address (they get a link to choose a password), else the identity on the request only.
     let mut citizen_id: Option<CitizenId> = None;
     let mut invitation = None;
-    if let Some(e) = &email {
-        citizen_id = state.store.find_citizen_login(e).await?.map(|(c, _)| c.id);
-    }
-    if citizen_id.is_none()
-        && let Some(p) = &phone
+    // Only a verified address ties the request to an account: anyone can type an address or
+    // a phone number into their own profile. An unverified account with this address keeps
+    // the request off it (the identity stays on the request).
+    let mut existing = false;
+    if let Some(e) = &email
+        && let Some((c, _)) = state.store.find_citizen_login(e).await?
     {
-        citizen_id = state.store.find_citizen_by_phone(p.as_str()).await?;
+        existing = true;
+        citizen_id = c.email_verified_at.is_some().then_some(c.id);
     }
-    if citizen_id.is_none()
+    if !existing
         && let Some(e) = &email
     {
         let id = CitizenId::new();
@@ -422,9 +434,7 @@ pub(crate) async fn submit(
                 citizen_id = Some(c.id);
                 invitation = Some(c.id);
             }
-            Err(StoreError::Conflict { .. }) => {
-                citizen_id = state.store.find_citizen_login(e).await?.map(|(c, _)| c.id);
-            }
+            Err(StoreError::Conflict { .. }) => {}
             Err(err) => return Err(err.into()),
         }
     }
@@ -528,7 +538,7 @@ pub(crate) async fn submit(
             records.inbound.push(InboundUpdate {
                 id: c.message.id,
                 tenant_id: c.message.tenant_id,
-                expected_state: "contact".to_owned(),
+                expected_state: c.message.state.clone(),
                 state: "qualified".to_owned(),
                 request_id: Some(request_id),
                 agent: Some(agent.id),
@@ -582,7 +592,6 @@ pub(crate) async fn print_ack(
         .list_request_documents(request.id)
         .await?
         .into_iter()
-        .rev()
         .find(|d| matches!(d.document.kind.as_str(), "ar" | "are" | "aee"))
         .ok_or(AppError::NotFound)?;
     render(&AckPrint {

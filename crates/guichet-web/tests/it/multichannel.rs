@@ -30,9 +30,15 @@ const TOKEN: &str = "jeton-des-passerelles-0123456789";
 const PASSWORD: &str = "mot-de-passe-imap";
 
 fn available(program: &str, what: &str) -> bool {
+    // The mail harness also needs Python's aiosmtpd.
+    let check = if program == "dovecot" {
+        "command -v dovecot && python3 -c 'import aiosmtpd'".to_owned()
+    } else {
+        format!("command -v {program}")
+    };
     let found = Command::new("sh")
         .arg("-c")
-        .arg(format!("command -v {program}"))
+        .arg(check)
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
@@ -244,6 +250,7 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
         assert_eq!(header(&ack, "In-Reply-To"), Some("<m1@exemple.test>"));
         assert_eq!(header(&ack, "Reply-To"), Some("mairie@alpha.test"));
         assert!(ack.contains("Accus"), "{ack}");
+        assert_eq!(header(&ack, "Auto-Submitted"), Some("auto-generated"), "robots must not answer it");
 
         // The agent qualifies it into a request (answers prefilled from the message).
         let service = store
@@ -318,6 +325,13 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
         assert!(header(&answer, "References").unwrap().contains("<m1@exemple.test>"));
         assert_eq!(header(&answer, "Reply-To"), Some("mairie@alpha.test"));
         assert!(header(&answer, "Auto-Submitted").is_none(), "a person's answer is not automatic");
+
+        // Someone in copy answers "to all": same thread, but not the requester: a contact to check.
+        let cc = message("voisin@exemple.test", "mairie@alpha.test", "m3@exemple.test", "Re: Re: Accusé de réception", "In-Reply-To: <m2@exemple.test>\r\nReferences: <m1@exemple.test> <m2@exemple.test>\r\n", "Moi aussi je veux un acte.");
+        send_raw(host.smtp, "voisin@exemple.test", "mairie@alpha.test", &cc).await;
+        assert_eq!(fetch(&app, alpha).await, 1);
+        let list = agent.get_agent("/agents/contacts").await;
+        assert!(list.texts(".contact-list .hint").iter().any(|h| h.contains(&request.reference) && h.contains("pas le demandeur")), "{backend}: {}", list.body);
 
         // Tenant walls: bravo's agent sees none of it.
         let mut other = agent_login(&app, &who.bravo).await;
@@ -596,6 +610,7 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
         // The citizen has an account; they come to the counter.
         let mut citizen = Client::new(&app);
         crate::portal::sign_up(&mut citizen, "camille@exemple.test", "/alpha/").await;
+        crate::portal::verify(&mut citizen, "camille@exemple.test").await;
         let mut agent = agent_login(&app, &who.alpha).await;
         let service = store.find_service(alpha, "question-mairie").await.unwrap().unwrap();
         let path = format!("/agents/guichet/nouveau?canal=guichet&demarche={}", service.id);
@@ -788,6 +803,44 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
             .post_multipart("/agents/courrier/nouveau", &[Part::Text("_csrf", &csrf), Part::Text("collectivite", &alpha.to_string()), Part::Text("expediteur", "X"), Part::Text("recu_le", &today), Part::Text("code", &code), Part::File("scan", "x.pdf", b"%PDF-1.4\n")])
             .await;
         assert_eq!(foreign.status, StatusCode::UNPROCESSABLE_ENTITY, "neither alpha nor its letter codes");
+        app.db.finish().await;
+    }
+}
+
+/// Functional addresses and SMS numbers are managed by the tenant's administrators only.
+#[tokio::test]
+async fn administrators_manage_their_addresses_and_numbers() {
+    for db in TestDb::all().await {
+        world(&db.store).await;
+        let app = TestApp::on(db, config());
+        let who = agents(&app).await;
+        let store = app.db.store.clone();
+        let epci = tenant_id(&store, "cc-test").await;
+        let mut admin = agent_login(&app, &who.admin).await;
+        let csrf = admin.agent_csrf("/agents/admin/").await;
+        let path = format!("/agents/admin/{epci}/canaux");
+        let bad = admin.post_agent(&path, &[("_csrf", &csrf), ("type", "email"), ("adresse", "pas-une-adresse")]).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.text("#erreurs").contains("Adresse fonctionnelle"), "{}", bad.body);
+        let bad = admin.post_agent(&path, &[("_csrf", &csrf), ("type", "email"), ("adresse", "accueil@cc.test"), ("imap", "http://x"), ("imap_mot_de_passe", "p")]).await;
+        assert!(bad.text("#erreurs").contains("Serveur IMAP"));
+        location(&admin.post_agent(&path, &[("_csrf", &csrf), ("type", "email"), ("adresse", "Accueil@CC.test"), ("imap", "imaps://accueil%40cc.test@mail.cc.test/INBOX"), ("imap_mot_de_passe", "secret-imap")]).await);
+        location(&admin.post_agent(&path, &[("_csrf", &csrf), ("type", "sms"), ("adresse", "38200")]).await);
+        let taken = admin.post_agent(&path, &[("_csrf", &csrf), ("type", "sms"), ("adresse", "38200")]).await;
+        assert!(taken.text("#erreurs").contains("déjà utilisé"));
+        let page = admin.get_agent("/agents/admin/").await;
+        let listed = page.texts(".endpoints li");
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed.iter().any(|l| l.contains("accueil@cc.test")));
+        assert!(!page.body.contains("secret-imap"), "the password is never shown");
+        // Another tenant's agent cannot touch them.
+        let mut agent = agent_login(&app, &who.alpha).await;
+        let csrf2 = agent.agent_csrf("/agents/").await;
+        assert_eq!(agent.post_agent(&path, &[("_csrf", &csrf2), ("type", "sms"), ("adresse", "38300")]).await.status, StatusCode::NOT_FOUND);
+        let id = store.list_endpoints(Some(epci)).await.unwrap()[0].id;
+        assert_eq!(agent.post_agent(&format!("{path}/{id}/supprimer"), &[("_csrf", &csrf2)]).await.status, StatusCode::NOT_FOUND);
+        location(&admin.post_agent(&format!("{path}/{id}/supprimer"), &[("_csrf", &csrf)]).await);
+        assert_eq!(store.list_endpoints(Some(epci)).await.unwrap().len(), 1);
         app.db.finish().await;
     }
 }

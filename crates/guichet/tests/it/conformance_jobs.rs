@@ -279,6 +279,7 @@ mod email {
             request_id: None,
             reply_to: None,
             references: Vec::new(),
+            automatic: true,
         }
     }
 

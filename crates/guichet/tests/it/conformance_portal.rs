@@ -27,6 +27,7 @@ fn email(to: &str) -> NewEmail {
         request_id: None,
         reply_to: None,
         references: Vec::new(),
+        automatic: true,
     }
 }
 

@@ -477,7 +477,83 @@ pub async fn load_requests(
         store.submit_request(&request, &build).await?;
         n += 1;
     }
+    load_channels(store, &commune).await?;
     Ok(n)
+}
+
+/// The sample commune's functional address and SMS number, and two contacts waiting in the
+/// back-office (an e-mail and a letter), so that `/agents/contacts` shows something.
+async fn load_channels(
+    store: &dyn guichet_store::Store,
+    commune: &guichet_store::Tenant,
+) -> anyhow::Result<()> {
+    use guichet_domain::request::{ActorKind, Channel};
+    use guichet_store::{Endpoint, NewEvent, NewInbound, SubmissionRecords};
+    let email = Endpoint {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: commune.id,
+        kind: "email".to_owned(),
+        address: format!("accueil@{}.demo", commune.slug),
+        imap_url: None,
+        imap_password: None,
+        uid_validity: None,
+        last_uid: 0,
+        last_fetch_at: None,
+        last_error: None,
+    };
+    store.add_endpoint(&email).await?;
+    store
+        .add_endpoint(&Endpoint {
+            id: uuid::Uuid::now_v7(),
+            kind: "sms".to_owned(),
+            address: "38100".to_owned(),
+            ..email.clone()
+        })
+        .await?;
+    let now = time::OffsetDateTime::now_utc();
+    let samples = [
+        (Channel::Email, Some(email.id), "lea.bernard@exemple.fr", "Léa Bernard", "Bruit la nuit rue des Tilleuls", "Bonjour,\ndepuis une semaine, un chantier démarre à 5 h du matin rue des Tilleuls. Est-ce autorisé ?\nMerci,\nLéa Bernard", Some("demo-contact-1@exemple.fr")),
+        (Channel::Courrier, None, "M. Paul Roux, 4 chemin du Moulin, Saint-Aubin-sur-Lys", "M. Paul Roux", "Demande de banc public", "Courrier manuscrit demandant l'installation d'un banc près de l'arrêt de bus de l'école.", None),
+    ];
+    for (i, (channel, endpoint, sender, name, subject, body, message_id)) in samples.into_iter().enumerate() {
+        let m = NewInbound {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: commune.id,
+            endpoint_id: endpoint,
+            channel,
+            dedup_key: format!("demo:{i}"),
+            sender: sender.to_owned(),
+            sender_name: name.to_owned(),
+            subject: subject.to_owned(),
+            body: body.to_owned(),
+            quoted: String::new(),
+            message_id: message_id.map(str::to_owned),
+            state: "contact".to_owned(),
+            reason: None,
+            request_id: None,
+            citizen_id: None,
+            raw_file_id: None,
+            files: Vec::new(),
+            received_at: now - time::Duration::hours(2 + i as i64),
+        };
+        let records = SubmissionRecords {
+            events: vec![NewEvent {
+                id: guichet_domain::EventId::new(),
+                tenant_id: commune.id,
+                request_id: None,
+                at: m.received_at,
+                actor_kind: ActorKind::Citizen,
+                actor_id: None,
+                channel,
+                kind: "contact_received".to_owned(),
+                citizen_visible: false,
+                data: serde_json::json!({"inbound": m.id, "sender": sender, "subject": subject}),
+            }],
+            ..Default::default()
+        };
+        store.ingest(&m, None, &records).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

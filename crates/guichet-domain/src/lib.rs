@@ -13,6 +13,7 @@ pub mod channel;
 pub mod clock;
 pub mod deadline;
 pub mod form;
+pub mod metrics;
 pub mod ids;
 pub mod request;
 pub mod tenant;

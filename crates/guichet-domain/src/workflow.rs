@@ -20,6 +20,16 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Reads the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "waiting" => Some(Self::Waiting),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+
     /// Stored form.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -10,6 +10,7 @@
 mod accounts;
 mod backoffice;
 mod channels;
+mod dashboards;
 mod jobs;
 mod outbox;
 mod requests;

@@ -175,6 +175,7 @@ pub(crate) async fn write_records(
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     append_events(tx, &records.events).await?;
+    crate::dashboards::apply_event_timings(tx, &records.events).await?;
     for d in &records.documents {
         let request_id = request
             .or_else(|| records.events.iter().find_map(|e| e.request_id))
@@ -360,8 +361,8 @@ impl RequestStore for PgStore {
         let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
         sqlx::query("insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
              reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
-             created_at, updated_at, phase, search_text) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)")
+             created_at, updated_at, phase, search_text, ack_due_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)")
         .bind(r.id.as_uuid())
         .bind(r.tenant_id.as_uuid())
         .bind(r.commune_tenant_id.map(|t| t.as_uuid()))
@@ -378,9 +379,18 @@ impl RequestStore for PgStore {
         .bind(now)
         .bind(&r.phase)
         .bind(guichet_store::records::search_document(&reference, r.tenant_id.as_uuid(), &r.search_text))
+        .bind(r.ack_due_at)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // The timing starts with the request's phase (a status event at submission time, as
+        // the demo's, replays to the same).
+        let phase = guichet_domain::workflow::Phase::parse(&r.phase)
+            .unwrap_or(guichet_domain::workflow::Phase::Open);
+        let timing = r
+            .history
+            .unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
+        crate::dashboards::store_timing(&mut tx, r.id, &timing).await?;
         for file in referenced_files(&r.answers) {
             sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
                 .bind(r.id.as_uuid())

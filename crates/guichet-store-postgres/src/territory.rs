@@ -82,7 +82,7 @@ impl TerritoryStore for PgStore {
         &self,
         requests: &[(guichet_store::NewRequest, String)],
     ) -> StoreResult<()> {
-        const COLUMNS: usize = 17;
+        const COLUMNS: usize = 25;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // Multi-row inserts: one statement per 1,000 rows keeps the parameter count under both
         // databases' limits and the load at hundreds of thousands of rows a minute.
@@ -90,7 +90,8 @@ impl TerritoryStore for PgStore {
             let mut sql = String::from(
                 "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, reference, \
                  channel, status, answers, submitter, submitted_at, deemed_decision_on, created_at, \
-                 updated_at, phase, search_text, assignee_id) values ",
+                 updated_at, phase, search_text, assignee_id, ack_due_at, acknowledged_at, \
+                 first_response_at, closed_at, waiting_us, waiting_since, reopened, processing_us) values ",
             );
             for i in 0..chunk.len() {
                 let n = i * COLUMNS;
@@ -105,6 +106,13 @@ impl TerritoryStore for PgStore {
             }
             let mut q = sqlx::query(&sql);
             for (r, reference) in chunk {
+                let t = r.history.unwrap_or_else(|| {
+                    guichet_domain::metrics::Timing::new(
+                        r.submitted_at,
+                        guichet_domain::workflow::Phase::parse(&r.phase)
+                            .unwrap_or(guichet_domain::workflow::Phase::Open),
+                    )
+                });
                 q = q
                     .bind(r.id.as_uuid())
                     .bind(r.tenant_id.as_uuid())
@@ -126,7 +134,15 @@ impl TerritoryStore for PgStore {
                         r.tenant_id.as_uuid(),
                         &r.search_text,
                     ))
-                    .bind(None::<uuid::Uuid>);
+                    .bind(None::<uuid::Uuid>)
+                    .bind(r.ack_due_at.map(|x| x))
+                    .bind(t.acknowledged_at.map(|x| x))
+                    .bind(t.first_response_at.map(|x| x))
+                    .bind(t.closed_at.map(|x| x))
+                    .bind(t.waiting_us)
+                    .bind(t.waiting_since.map(|x| x))
+                    .bind(t.reopened)
+                    .bind(t.processing_us);
             }
             q.execute(&mut *tx).await.map_err(map_err)?;
         }

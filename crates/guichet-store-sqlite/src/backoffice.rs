@@ -435,6 +435,17 @@ impl BackOfficeStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict { constraint: "requests_status_changed".to_owned() });
         }
+        // The timing follows the phase, at the time of the status event.
+        let at = records
+            .events
+            .iter()
+            .find(|e| e.kind == "status_changed" && e.request_id == Some(change.request_id))
+            .map_or(now, |e| e.at);
+        let mut timing = crate::dashboards::load_timing(&mut tx, change.request_id).await?;
+        if let Some(phase) = guichet_domain::workflow::Phase::parse(&change.phase) {
+            timing.transition(phase, at);
+        }
+        crate::dashboards::store_timing(&mut tx, change.request_id, &timing).await?;
         write_records(&mut tx, Some(change.request_id), records, now).await?;
         tx.commit().await.map_err(map_err)
     }

@@ -52,7 +52,8 @@ pub(crate) async fn apply_inbound_updates(
     for u in updates {
         let changed = sqlx::query(
             "update inbound_messages set state = $4, request_id = coalesce($5, request_id), \
-             handled_by = $6, handled_at = $7 where id = $1 and tenant_id = $2 and state = $3",
+             handled_by = $6, handled_at = $7, reason = coalesce($8, reason) \
+             where id = $1 and tenant_id = $2 and state = $3",
         )
         .bind(u.id)
         .bind(u.tenant_id.as_uuid())
@@ -61,6 +62,7 @@ pub(crate) async fn apply_inbound_updates(
         .bind(u.request_id.map(|r| r.as_uuid()))
         .bind(u.agent.map(|a| a.as_uuid()))
         .bind(to_us(now))
+        .bind(&u.reason)
         .execute(&mut **tx)
         .await
         .map_err(map_err)?

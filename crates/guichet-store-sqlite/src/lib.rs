@@ -11,6 +11,7 @@
 mod accounts;
 mod backoffice;
 mod channels;
+mod dashboards;
 mod jobs;
 mod outbox;
 mod requests;

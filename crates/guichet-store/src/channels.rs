@@ -133,6 +133,8 @@ pub struct InboundUpdate {
     pub request_id: Option<RequestId>,
     /// The agent acting.
     pub agent: Option<AgentId>,
+    /// Why (a filed contact's reason), kept on the message.
+    pub reason: Option<String>,
 }
 
 /// Where an IMAP fetch has got to, saved with the message it stored.

@@ -14,6 +14,7 @@
 mod accounts;
 mod backoffice;
 mod channels;
+mod dashboards;
 mod jobs;
 mod outbox;
 pub mod records;
@@ -35,6 +36,9 @@ pub use backoffice::{
 pub use channels::{
     ChannelStore, Endpoint, ImapPosition, InboundFile, InboundMessage, InboundUpdate, NewInbound,
     NewSms, OutboxSms, SEND_SMS_JOB,
+};
+pub use dashboards::{
+    Acknowledgements, Backlog, DashboardQuery, DashboardStore, Percentiles, PublicStats, VolumeCount,
 };
 pub use jobs::{Job, JobCounts, JobStore, NewJob};
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore, SEND_EMAIL_JOB};
@@ -86,6 +90,7 @@ pub trait Store:
     + OutboxStore
     + BackOfficeStore
     + ChannelStore
+    + DashboardStore
     + Send
     + Sync
     + 'static

@@ -81,6 +81,11 @@ pub struct NewRequest {
     pub phase: String,
     /// Folded searchable text (citizen's name, answers); the store adds the reference.
     pub search_text: String,
+    /// When the acknowledgement of receipt is legally due (end of its last day, Paris time).
+    pub ack_due_at: Option<OffsetDateTime>,
+    /// For a request whose history happened elsewhere (imported, generated): its timing.
+    /// Submissions leave it `None`; the store starts the timing from the phase.
+    pub history: Option<guichet_domain::metrics::Timing>,
 }
 
 /// An event to append to a tenant's chain.

@@ -76,6 +76,14 @@ pub fn legal_dates(service: &Service, received: OffsetDateTime, area: HolidayAre
     LegalDates { regime, deemed }
 }
 
+/// When the acknowledgement of receipt of a request received at `received` is legally due:
+/// the end (midnight, Paris time) of the last day allowed (CRPA R112-11-1: ten working days).
+pub fn ack_due_at(received: OffsetDateTime, area: HolidayArea) -> OffsetDateTime {
+    let (_, last_day) = acknowledgement_deadlines(paris(received).date(), area);
+    let next = last_day + time::Duration::days(1);
+    paris(next.midnight().assume_utc()).replace_date(next).replace_time(time::Time::MIDNIGHT)
+}
+
 /// Everything an acknowledgement says.
 #[allow(missing_docs)]
 pub struct Ack<'a> {

@@ -380,7 +380,7 @@ pub async fn ingest_email(
                 system,
                 "acknowledged",
                 true,
-                json!({"document": document.id, "kind": "are", "email": email.id}),
+                json!({"document": document.id, "kind": "are", "email": email.id, "of": "message"}),
             ));
             records.jobs.push(email.send_job(OffsetDateTime::now_utc()));
             records.documents.push(document);

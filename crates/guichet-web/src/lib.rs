@@ -16,11 +16,11 @@ mod host;
 pub mod inbound;
 mod mail;
 mod metrics;
-mod ods;
 mod pages;
 pub mod password;
 mod security;
 mod session;
+mod sheets;
 mod state;
 pub mod totp;
 

@@ -419,6 +419,8 @@ pub async fn load_requests(
             submitter: json!({"prenom": citizen.given_name, "nom": citizen.family_name, "courriel": citizen.email}),
             submitted_at: received,
             deemed_decision_on: dates.deemed,
+            ack_due_at: Some(ack::ack_due_at(received, area)),
+            history: None,
             phase: workflow.phase(status).as_str().to_owned(),
             search_text: guichet_domain::fold(&format!(
                 "{name} {} {}",

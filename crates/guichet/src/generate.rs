@@ -285,6 +285,7 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
         let mut answers = Answers::new();
         answers.insert("sujet".into(), json!(format!("Question {n}")));
         answers.insert("question".into(), json!(text));
+        let history = history(&mut rng, submitted, workflow.phase(status), now);
         let counter = counters.entry((tenant, submitted.year())).or_default();
         *counter += 1;
         let reference = guichet_domain::request::reference(prefix, submitted.year(), *counter);
@@ -303,6 +304,8 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
                 submitter: json!({"prenom": citizen_name.split(' ').next(), "nom": citizen_name.split(' ').nth(1)}),
                 submitted_at: submitted,
                 deemed_decision_on: (rng.below(3) == 0).then(|| (submitted + Duration::days(61)).date()),
+                ack_due_at: Some(submitted + Duration::days(14)),
+                history: Some(history),
                 phase: workflow.phase(status).as_str().into(),
                 search_text: guichet_domain::fold(&format!("{citizen_name} {text}")),
             },
@@ -320,6 +323,38 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
     }
     println!("terminé en {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// A plausible history for a generated request in `phase`: acknowledged within the hour
+/// (one in fifty late), answered within days, closed after days or weeks with, sometimes, a
+/// wait for missing items, never in the future.
+fn history(
+    rng: &mut Rng,
+    submitted: time::OffsetDateTime,
+    phase: guichet_domain::workflow::Phase,
+    now: time::OffsetDateTime,
+) -> guichet_domain::metrics::Timing {
+    use guichet_domain::workflow::Phase;
+    let mut t = guichet_domain::metrics::Timing::new(submitted, Phase::Open);
+    let at = |d: Duration| (submitted + d).min(now);
+    let late = rng.below(50) == 0;
+    t.acknowledged(at(Duration::minutes(if late { 20 * 1440 } else { rng.below(60) as i64 + 1 })));
+    if phase != Phase::Open || rng.below(10) < 7 {
+        t.responded(at(Duration::hours(rng.below(96) as i64 + 1)));
+    }
+    let mut clock = Duration::hours(rng.below(48) as i64 + 2);
+    if phase == Phase::Waiting || rng.below(5) == 0 {
+        t.transition(Phase::Waiting, at(clock));
+        clock += Duration::days(rng.below(20) as i64 + 1);
+        if phase != Phase::Waiting {
+            t.transition(Phase::Open, at(clock));
+        }
+    }
+    if phase == Phase::Closed {
+        clock += Duration::hours(rng.below(60 * 24) as i64 + 1);
+        t.transition(Phase::Closed, at(clock));
+    }
+    t
 }
 
 #[cfg(test)]

@@ -389,7 +389,7 @@ pub(crate) async fn export_ods(
 ) -> Result<Response, AppError> {
     let agent = require_agent(&state, &visitor).await?;
     let rows = export_rows(&state, &agent, &q).await?;
-    let bytes = crate::ods::spreadsheet("Demandes", &EXPORT_HEADER, &rows);
+    let bytes = crate::sheets::spreadsheet("Demandes", &EXPORT_HEADER, &rows);
     Ok((
         [
             (header::CONTENT_TYPE, "application/vnd.oasis.opendocument.spreadsheet"),
@@ -453,14 +453,19 @@ fn describe(e: &Event, workflow: &Workflow) -> String {
     let d = &e.event.data;
     let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
     match e.event.kind.as_str() {
+        "submitted" if d.get("on_behalf").and_then(Value::as_bool).unwrap_or(false) => format!(
+            "Demande enregistrée par {} ({})",
+            if s("agent").is_empty() { "un agent" } else { s("agent") },
+            e.event.channel.label().to_lowercase()
+        ),
         "submitted" => "Demande déposée".into(),
-        "acknowledged" => {
-            if s("kind") == "aee" {
-                "Accusé d'enregistrement envoyé".into()
-            } else {
-                "Accusé de réception envoyé".into()
+        "acknowledged" => match s("kind") {
+            "aee" => "Accusé d'enregistrement envoyé".into(),
+            "ar" if d.get("email").is_none_or(Value::is_null) => {
+                "Accusé de réception établi (à remettre ou envoyer)".into()
             }
-        }
+            _ => "Accusé de réception envoyé".into(),
+        },
         "message" if e.event.actor_kind == ActorKind::Citizen => {
             format!("Message de l'usager ({})", e.event.channel.label().to_lowercase())
         }
@@ -473,8 +478,7 @@ fn describe(e: &Event, workflow: &Workflow) -> String {
             Channel::Email => "Réponse à l'usager par courriel".into(),
             _ => "Réponse à l'usager (espace en ligne)".into(),
         },
-        "qualified" => format!("Demande créée depuis un contact ({})", e.event.channel.label().to_lowercase()),
-        "recorded" => format!("Demande enregistrée par un agent ({})", e.event.channel.label().to_lowercase()),
+
         "note" => "Note interne".into(),
         "assigned" => {
             format!("Attribuée à {}", if s("name").is_empty() { "personne" } else { s("name") })
@@ -780,7 +784,8 @@ fn event_links(l: &Loaded, e: &Event) -> Vec<(String, String)> {
             "Lettre à imprimer (PDF)".to_owned(),
         ));
     }
-    if matches!(e.event.kind.as_str(), "recorded" | "qualified") && e.event.channel != Channel::Email {
+    let on_behalf = d.get("on_behalf").and_then(Value::as_bool).unwrap_or(false);
+    if e.event.kind == "submitted" && on_behalf {
         links.push((
             format!("/agents/demandes/{}/accuse", l.request.id),
             "Accusé de réception à imprimer".to_owned(),

@@ -223,6 +223,7 @@ fn conflict(e: StoreError) -> AppError {
 
 fn update(agent: &Agent, m: &InboundMessage, to: &str, request: Option<guichet_domain::RequestId>) -> InboundUpdate {
     InboundUpdate {
+        reason: None,
         id: m.message.id,
         tenant_id: m.message.tenant_id,
         expected_state: m.message.state.clone(),
@@ -367,7 +368,7 @@ pub(crate) async fn close(
     }
     let records = SubmissionRecords {
         events: vec![event(&agent, &m, None, "contact_closed", false, json!({"inbound": m.message.id, "reason": reason}))],
-        inbound: vec![update(&agent, &m, "closed", None)],
+        inbound: vec![InboundUpdate { reason: Some(format!("classé : {reason}")), ..update(&agent, &m, "closed", None) }],
         ..Default::default()
     };
     state.store.record(&records).await.map_err(conflict)?;

@@ -472,6 +472,8 @@ pub(crate) async fn submit(
         }),
         submitted_at: received_at,
         deemed_decision_on: dates.deemed,
+        history: None,
+        ack_due_at: Some(ack::ack_due_at(received_at, area)),
         phase: service.workflow().phase(status::RECEIVED).as_str().to_owned(),
         search_text: guichet_domain::fold(&format!(
             "{name} {} {} {}",
@@ -542,6 +544,7 @@ pub(crate) async fn submit(
                 state: "qualified".to_owned(),
                 request_id: Some(request_id),
                 agent: Some(agent.id),
+                reason: None,
             });
             if !c.message.body.is_empty() {
                 records.events.push(NewEvent {

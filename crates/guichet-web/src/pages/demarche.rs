@@ -659,6 +659,8 @@ pub(crate) async fn submit(
         }),
         submitted_at: now,
         deemed_decision_on: dates.deemed,
+        history: None,
+        ack_due_at: Some(ack::ack_due_at(now, area)),
         phase: service
             .workflow()
             .phase(if service.prior_check { status::SUBMITTED } else { status::RECEIVED })

@@ -356,7 +356,7 @@ pub(crate) async fn post_message(
             event(
                 "acknowledged",
                 ActorKind::System,
-                json!({"document": document.id, "kind": "are", "email": email.id}),
+                json!({"document": document.id, "kind": "are", "email": email.id, "of": "message"}),
             ),
         ],
         documents: vec![document],

@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use guichet_channels::imap::{self, ImapAccount};

@@ -84,6 +84,8 @@ async fn changing_one_event_row_makes_audit_verify_fail_and_name_it() {
             submitter: serde_json::json!({}),
             submitted_at: OffsetDateTime::now_utc(),
             deemed_decision_on: None,
+            ack_due_at: None,
+            history: None,
             phase: "open".into(),
             search_text: String::new(),
         };

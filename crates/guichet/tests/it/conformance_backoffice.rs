@@ -107,6 +107,8 @@ async fn submit(
         submitter: serde_json::json!({"prenom": "Camille", "nom": "Martin"}),
         submitted_at: at,
         deemed_decision_on: deemed,
+        ack_due_at: None,
+        history: None,
         phase: "open".into(),
         search_text: guichet_domain::fold(&format!("Camille Martin {text}")),
     };

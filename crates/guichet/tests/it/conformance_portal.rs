@@ -310,6 +310,8 @@ fn request(w: &World, d: &Draft) -> NewRequest {
         submitter: serde_json::json!({"name": "Alice"}),
         submitted_at: OffsetDateTime::now_utc(),
         deemed_decision_on: None,
+        ack_due_at: None,
+        history: None,
         phase: "open".into(),
         search_text: guichet_domain::fold(&format!(
             "Alice {}",

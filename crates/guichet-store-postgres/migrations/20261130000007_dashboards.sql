@@ -1,0 +1,22 @@
+-- Dashboards: each request's timing figures, kept as its events happen (guichet-domain's
+-- metrics module defines them; `guichet stats verify` replays the events to check them), the
+-- date its acknowledgement of receipt was due, and each tenant's choice about its public page.
+
+alter table requests add column ack_due_at timestamptz;
+alter table requests add column acknowledged_at timestamptz;
+alter table requests add column first_response_at timestamptz;
+alter table requests add column closed_at timestamptz;
+alter table requests add column waiting_us bigint not null default 0;
+alter table requests add column waiting_since timestamptz;
+alter table requests add column reopened integer not null default 0;
+alter table requests add column processing_us bigint;
+
+create index requests_closed_idx on requests (tenant_id, closed_at);
+
+create table public_stats (
+    tenant_id  uuid primary key references tenants (id),
+    enabled    boolean not null,
+    reason     text,
+    changed_by uuid references agents (id),
+    changed_at timestamptz not null
+);

@@ -1,0 +1,399 @@
+//! Dashboard aggregates and request timings on PostgreSQL.
+
+use async_trait::async_trait;
+use guichet_domain::metrics::{Timing, TimingEvent, classify};
+use guichet_domain::request::{ActorKind, Channel};
+use guichet_domain::workflow::Phase;
+use guichet_domain::{RequestId, ServiceId, TenantId};
+use guichet_store::{
+    Acknowledgements, Backlog, DashboardQuery, DashboardStore, NewEvent, Percentiles,
+    PublicStats, StoreError, StoreResult, SubmissionRecords, VolumeCount,
+};
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::requests::write_records;
+use crate::{PgStore, col, map_err, ts, ts_opt};
+
+type Row = sqlx::postgres::PgRow;
+
+const TIMING_COLUMNS: &str = "submitted_at, phase, acknowledged_at, first_response_at, closed_at, \
+     waiting_us, waiting_since, reopened, processing_us";
+
+fn read_timing(row: &Row) -> StoreResult<Timing> {
+    let phase: String = col(row, "phase")?;
+    Ok(Timing {
+        submitted_at: ts(row, "submitted_at")?,
+        phase: Phase::parse(&phase).ok_or_else(|| StoreError::Corrupt(format!("phase {phase}")))?,
+        acknowledged_at: ts_opt(row, "acknowledged_at")?,
+        first_response_at: ts_opt(row, "first_response_at")?,
+        closed_at: ts_opt(row, "closed_at")?,
+        waiting_us: col(row, "waiting_us")?,
+        waiting_since: ts_opt(row, "waiting_since")?,
+        reopened: col(row, "reopened")?,
+        processing_us: col(row, "processing_us")?,
+    })
+}
+
+pub(crate) async fn load_timing(
+    tx: &mut Transaction<'_, Postgres>,
+    id: RequestId,
+) -> StoreResult<Timing> {
+    let sql = format!("select {TIMING_COLUMNS} from requests where id = $1");
+    let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&mut **tx).await.map_err(map_err)?;
+    read_timing(&row)
+}
+
+pub(crate) async fn store_timing(
+    tx: &mut Transaction<'_, Postgres>,
+    id: RequestId,
+    t: &Timing,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update requests set acknowledged_at = $2, first_response_at = $3, closed_at = $4, \
+         waiting_us = $5, waiting_since = $6, reopened = $7, processing_us = $8 where id = $1",
+    )
+    .bind(id.as_uuid())
+    .bind(t.acknowledged_at.map(|x| x))
+    .bind(t.first_response_at.map(|x| x))
+    .bind(t.closed_at.map(|x| x))
+    .bind(t.waiting_us)
+    .bind(t.waiting_since.map(|x| x))
+    .bind(t.reopened)
+    .bind(t.processing_us)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Applies what events mean for their requests' timings (acknowledgement, first response),
+/// inside the transaction that writes them. Status changes are applied by `change_status`,
+/// which knows the phases.
+pub(crate) async fn apply_event_timings(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[NewEvent],
+) -> StoreResult<()> {
+    for e in events {
+        let Some(request) = e.request_id else { continue };
+        let what = classify(&e.kind, e.actor_kind == ActorKind::Agent, e.citizen_visible, &e.data);
+        for w in what {
+            let column = match w {
+                TimingEvent::Acknowledged => "acknowledged_at",
+                TimingEvent::Response => "first_response_at",
+                _ => continue,
+            };
+            let sql = format!("update requests set {column} = coalesce({column}, $2) where id = $1");
+            sqlx::query(&sql)
+                .bind(request.as_uuid())
+                .bind(e.at)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// A bound value of a dynamically built query.
+enum Bind {
+    Id(Uuid),
+    At(OffsetDateTime),
+    Text(String),
+}
+
+/// `where` conditions of a dashboard query on `requests r`; binds are appended in order.
+fn scope(q: &DashboardQuery, period: Option<&str>, binds: &mut Vec<Bind>) -> String {
+    let mut parts = Vec::new();
+    let tenants: Vec<String> = q
+        .tenants
+        .iter()
+        .map(|t| {
+            binds.push(Bind::Id(t.as_uuid()));
+            format!("${}", binds.len())
+        })
+        .collect();
+    parts.push(if tenants.is_empty() {
+        "1 = 0".to_owned()
+    } else {
+        format!("r.tenant_id in ({})", tenants.join(", "))
+    });
+    if let Some(c) = q.commune {
+        binds.push(Bind::Id(c.as_uuid()));
+        parts.push(format!("coalesce(r.commune_tenant_id, r.tenant_id) = ${}", binds.len()));
+    }
+    if let Some(s) = q.service {
+        binds.push(Bind::Id(s.as_uuid()));
+        parts.push(format!("r.service_id = ${}", binds.len()));
+    }
+    if let Some(c) = q.channel {
+        binds.push(Bind::Text(c.as_str().to_owned()));
+        parts.push(format!("r.channel = ${}", binds.len()));
+    }
+    if let Some(column) = period {
+        binds.push(Bind::At(q.from));
+        let from = binds.len();
+        binds.push(Bind::At(q.to));
+        parts.push(format!("r.{column} >= ${from} and r.{column} < ${}", binds.len()));
+    }
+    parts.join(" and ")
+}
+
+macro_rules! bound {
+    ($sql:expr, $binds:expr) => {{
+        let mut query = sqlx::query($sql);
+        for b in $binds {
+            query = match b {
+                Bind::Id(u) => query.bind(*u),
+                Bind::At(t) => query.bind(*t),
+                Bind::Text(s) => query.bind(s.as_str()),
+            };
+        }
+        query
+    }};
+}
+
+fn percentiles(rows: &[Row], service: bool) -> StoreResult<Vec<Percentiles>> {
+    let mut out: Vec<Percentiles> = Vec::new();
+    for row in rows {
+        let key: Option<ServiceId> = if service {
+            Some(ServiceId::from_uuid(col(row, "service_id")?))
+        } else {
+            None
+        };
+        let n: i64 = col(row, "n")?;
+        let rank: i64 = col(row, "rn")?;
+        let value: i64 = col(row, "v")?;
+        let entry = match out.iter_mut().find(|p| p.service == key) {
+            Some(e) => e,
+            None => {
+                out.push(Percentiles { service: key, n, median_us: 0, p90_us: 0 });
+                let last = out.len() - 1;
+                &mut out[last]
+            }
+        };
+        if rank == (50 * n + 99) / 100 {
+            entry.median_us = value;
+        }
+        if rank == (90 * n + 99) / 100 {
+            entry.p90_us = value;
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl DashboardStore for PgStore {
+    async fn volume_counts(&self, q: &DashboardQuery) -> StoreResult<Vec<VolumeCount>> {
+        let mut binds = Vec::new();
+        let cond = scope(q, Some("submitted_at"), &mut binds);
+        let sql = format!(
+            "select r.service_id, r.channel, coalesce(r.commune_tenant_id, r.tenant_id) as commune, \
+             count(*) as n from requests r where {cond} group by r.service_id, r.channel, \
+             coalesce(r.commune_tenant_id, r.tenant_id)"
+        );
+        let rows = bound!(&sql, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let channel: String = col(row, "channel")?;
+                Ok(VolumeCount {
+                    service: ServiceId::from_uuid(col(row, "service_id")?),
+                    channel: Channel::parse(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel}")))?,
+                    commune: TenantId::from_uuid(col(row, "commune")?),
+                    n: col(row, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn volume_by_hour(&self, q: &DashboardQuery) -> StoreResult<Vec<(i64, i64)>> {
+        let mut binds = Vec::new();
+        let cond = scope(q, Some("submitted_at"), &mut binds);
+        let sql = format!(
+            "select floor(extract(epoch from r.submitted_at) / 3600)::bigint as h, count(*) as n from requests r where {cond} group by 1 order by 1"
+        );
+        let rows = bound!(&sql, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(|row| Ok((col(row, "h")?, col(row, "n")?))).collect()
+    }
+
+    async fn processing_times(&self, q: &DashboardQuery) -> StoreResult<Vec<Percentiles>> {
+        let mut binds = Vec::new();
+        let cond = scope(q, Some("closed_at"), &mut binds);
+        // Nearest rank, the same integer arithmetic on both databases.
+        let per_service = format!(
+            "select service_id, n, rn, v from (select r.service_id, r.processing_us as v, \
+             row_number() over (partition by r.service_id order by r.processing_us) as rn, \
+             count(*) over (partition by r.service_id) as n from requests r \
+             where {cond} and r.processing_us is not null) x \
+             where rn = (50 * n + 99) / 100 or rn = (90 * n + 99) / 100"
+        );
+        let rows = bound!(&per_service, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        let mut out = percentiles(&rows, true)?;
+        let overall = format!(
+            "select n, rn, v from (select r.processing_us as v, \
+             row_number() over (order by r.processing_us) as rn, count(*) over () as n \
+             from requests r where {cond} and r.processing_us is not null) x \
+             where rn = (50 * n + 99) / 100 or rn = (90 * n + 99) / 100"
+        );
+        let rows = bound!(&overall, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        out.extend(percentiles(&rows, false)?);
+        Ok(out)
+    }
+
+    async fn first_response_times(
+        &self,
+        q: &DashboardQuery,
+    ) -> StoreResult<(Option<Percentiles>, i64)> {
+        let mut binds = Vec::new();
+        let cond = scope(q, Some("submitted_at"), &mut binds);
+        let sql = format!(
+            "select n, rn, v from (select (extract(epoch from (r.first_response_at - r.submitted_at)) * 1000000)::bigint as v, \
+             row_number() over (order by (extract(epoch from (r.first_response_at - r.submitted_at)) * 1000000)::bigint) as rn, \
+             count(*) over () as n from requests r where {cond} and r.first_response_at is not null) x \
+             where rn = (50 * n + 99) / 100 or rn = (90 * n + 99) / 100"
+        );
+        let rows = bound!(&sql, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        let found = percentiles(&rows, false)?.into_iter().next();
+        let sql = format!(
+            "select count(*) from requests r where {cond} and r.first_response_at is null"
+        );
+        let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
+        let without: i64 = sqlx::Row::try_get(&row, 0).map_err(map_err)?;
+        Ok((found, without))
+    }
+
+    async fn backlog(
+        &self,
+        q: &DashboardQuery,
+        at: OffsetDateTime,
+        due_soon_days: i64,
+    ) -> StoreResult<Backlog> {
+        let mut binds = Vec::new();
+        let cond = scope(q, None, &mut binds);
+        let push = |t: OffsetDateTime, binds: &mut Vec<Bind>| {
+            binds.push(Bind::At(t));
+            binds.len()
+        };
+        let now = push(at, &mut binds);
+        let d7 = push(at - time::Duration::days(7), &mut binds);
+        let d30 = push(at - time::Duration::days(30), &mut binds);
+        let d90 = push(at - time::Duration::days(90), &mut binds);
+        let today = guichet_domain::clock::paris(at).date();
+        binds.push(Bind::Text(today.to_string()));
+        let today_i = binds.len();
+        binds.push(Bind::Text((today + time::Duration::days(due_soon_days)).to_string()));
+        let soon_i = binds.len();
+        let sql = format!(
+            "select count(*) as open, \
+             coalesce(sum(case when r.submitted_at >= ${d7} then 1 else 0 end), 0) as a, \
+             coalesce(sum(case when r.submitted_at < ${d7} and r.submitted_at >= ${d30} then 1 else 0 end), 0) as b, \
+             coalesce(sum(case when r.submitted_at < ${d30} and r.submitted_at >= ${d90} then 1 else 0 end), 0) as c, \
+             coalesce(sum(case when r.submitted_at < ${d90} then 1 else 0 end), 0) as d, \
+             coalesce(sum(case when r.deemed_decision_on < ${today_i}::date then 1 else 0 end), 0) as overdue, \
+             coalesce(sum(case when r.deemed_decision_on >= ${today_i}::date and r.deemed_decision_on <= ${soon_i}::date then 1 else 0 end), 0) as soon \
+             from requests r where {cond} and r.submitted_at < ${now} \
+             and (r.phase <> 'closed' or r.closed_at >= ${now})"
+        );
+        let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
+        Ok(Backlog {
+            open: col(&row, "open")?,
+            under_7_days: col(&row, "a")?,
+            under_30_days: col(&row, "b")?,
+            under_90_days: col(&row, "c")?,
+            over_90_days: col(&row, "d")?,
+            overdue: col(&row, "overdue")?,
+            due_soon: col(&row, "soon")?,
+        })
+    }
+
+    async fn acknowledgements(&self, q: &DashboardQuery) -> StoreResult<Acknowledgements> {
+        let mut binds = Vec::new();
+        let cond = scope(q, Some("submitted_at"), &mut binds);
+        let sql = format!(
+            "select count(*) as due, \
+             coalesce(sum(case when r.acknowledged_at is not null and r.acknowledged_at < r.ack_due_at then 1 else 0 end), 0) as in_time \
+             from requests r where {cond} and r.ack_due_at is not null"
+        );
+        let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
+        Ok(Acknowledgements { due: col(&row, "due")?, in_time: col(&row, "in_time")? })
+    }
+
+    async fn public_stats(&self, tenant: TenantId) -> StoreResult<Option<PublicStats>> {
+        let row = sqlx::query(
+            "select enabled, reason, changed_by, changed_at from public_stats where tenant_id = $1",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|row| {
+            Ok(PublicStats {
+                enabled: col(&row, "enabled")?,
+                reason: col(&row, "reason")?,
+                changed_by: col::<Option<Uuid>>(&row, "changed_by")?
+                    .map(guichet_domain::AgentId::from_uuid),
+                changed_at: ts(&row, "changed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_public_stats(
+        &self,
+        tenant: TenantId,
+        s: &PublicStats,
+        records: &SubmissionRecords,
+    ) -> StoreResult<()> {
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "insert into public_stats (tenant_id, enabled, reason, changed_by, changed_at) \
+             values ($1, $2, $3, $4, $5) on conflict (tenant_id) do update set enabled = $2, \
+             reason = coalesce($3, public_stats.reason), changed_by = $4, changed_at = $5",
+        )
+        .bind(tenant.as_uuid())
+        .bind(s.enabled)
+        .bind(&s.reason)
+        .bind(s.changed_by.map(|a| a.as_uuid()))
+        .bind(s.changed_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        write_records(&mut tx, None, records, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn timings(
+        &self,
+        after: Option<RequestId>,
+        limit: i64,
+    ) -> StoreResult<Vec<(RequestId, ServiceId, Timing)>> {
+        let sql = format!(
+            "select id, service_id, {TIMING_COLUMNS} from requests where ($1 is null or id > $1) \
+             order by id limit $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.map(|a| a.as_uuid()))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    RequestId::from_uuid(col(row, "id")?),
+                    ServiceId::from_uuid(col(row, "service_id")?),
+                    read_timing(row)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn set_timing(&self, id: RequestId, timing: &Timing) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        store_timing(&mut tx, id, timing).await?;
+        tx.commit().await.map_err(map_err)
+    }
+}

@@ -68,6 +68,59 @@ pub(crate) async fn store_timing(
     Ok(())
 }
 
+/// Starts a request's first phase period.
+pub(crate) async fn start_period(
+    tx: &mut Transaction<'_, Postgres>,
+    request: RequestId,
+    tenant: TenantId,
+    phase: Phase,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into request_periods (request_id, seq, tenant_id, phase, started_at) \
+         values ($1, 0, $2, $3, $4)",
+    )
+    .bind(request.as_uuid())
+    .bind(tenant.as_uuid())
+    .bind(phase.as_str())
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Ends the current phase period and starts the next, when the phase changes.
+pub(crate) async fn change_period(
+    tx: &mut Transaction<'_, Postgres>,
+    request: RequestId,
+    from: Phase,
+    to: Phase,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    if from == to {
+        return Ok(());
+    }
+    sqlx::query("update request_periods set ended_at = $2 where request_id = $1 and ended_at is null")
+        .bind(request.as_uuid())
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    sqlx::query(
+        "insert into request_periods (request_id, seq, tenant_id, phase, started_at) \
+         select $1, coalesce(max(p.seq), -1) + 1, r.tenant_id, $2, $3 from requests r \
+         left join request_periods p on p.request_id = r.id where r.id = $1 group by r.tenant_id",
+    )
+    .bind(request.as_uuid())
+    .bind(to.as_str())
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 /// Applies what events mean for their requests' timings (acknowledgement, first response),
 /// inside the transaction that writes them. Status changes are applied by `change_status`,
 /// which knows the phases.
@@ -285,6 +338,7 @@ impl DashboardStore for PgStore {
         let today_i = binds.len();
         binds.push(Bind::Text((today + time::Duration::days(due_soon_days)).to_string()));
         let soon_i = binds.len();
+        // Pending at `at`: the request's phase period that contains `at` is not a closed one.
         let sql = format!(
             "select count(*) as open, \
              coalesce(sum(case when r.submitted_at >= ${d7} then 1 else 0 end), 0) as a, \
@@ -293,8 +347,9 @@ impl DashboardStore for PgStore {
              coalesce(sum(case when r.submitted_at < ${d90} then 1 else 0 end), 0) as d, \
              coalesce(sum(case when r.deemed_decision_on < ${today_i}::date then 1 else 0 end), 0) as overdue, \
              coalesce(sum(case when r.deemed_decision_on >= ${today_i}::date and r.deemed_decision_on <= ${soon_i}::date then 1 else 0 end), 0) as soon \
-             from requests r where {cond} and r.submitted_at < ${now} \
-             and (r.phase <> 'closed' or r.closed_at >= ${now})"
+             from request_periods p join requests r on r.id = p.request_id \
+             where {cond} and p.tenant_id = r.tenant_id and p.phase <> 'closed' \
+             and p.started_at <= ${now} and (p.ended_at is null or p.ended_at > ${now})"
         );
         let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
         Ok(Backlog {

@@ -391,6 +391,8 @@ impl RequestStore for PgStore {
             .history
             .unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
         crate::dashboards::store_timing(&mut tx, r.id, &timing).await?;
+        crate::dashboards::start_period(&mut tx, r.id, r.tenant_id, timing.phase, r.submitted_at)
+            .await?;
         for file in referenced_files(&r.answers) {
             sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
                 .bind(r.id.as_uuid())

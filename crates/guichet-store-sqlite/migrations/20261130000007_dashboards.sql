@@ -20,3 +20,17 @@ create table public_stats (
     changed_by blob references agents (id),
     changed_at integer not null
 );
+
+-- Each request's phases over time (open, waiting, closed), so that the backlog at any past
+-- moment is exact even when requests were reopened.
+create table request_periods (
+    request_id blob not null references requests (id) on delete cascade,
+    seq        integer not null,
+    tenant_id  blob not null references tenants (id),
+    phase      text not null check (phase in ('open', 'waiting', 'closed')),
+    started_at integer not null,
+    ended_at   integer,
+    primary key (request_id, seq)
+);
+create index request_periods_pending_idx on request_periods (tenant_id, started_at)
+    where phase <> 'closed';

@@ -419,6 +419,8 @@ impl BackOfficeStore for SqliteStore {
     ) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.write.begin().await.map_err(map_err)?;
+        // The timing as it was before the change (the update below rewrites the phase).
+        let mut timing = crate::dashboards::load_timing(&mut tx, change.request_id).await?;
         let done = sqlx::query(
             "update requests set status = $3, phase = $4, deemed_decision_on = $5, updated_at = $6 \
              where id = $1 and status = $2",
@@ -441,8 +443,9 @@ impl BackOfficeStore for SqliteStore {
             .iter()
             .find(|e| e.kind == "status_changed" && e.request_id == Some(change.request_id))
             .map_or(now, |e| e.at);
-        let mut timing = crate::dashboards::load_timing(&mut tx, change.request_id).await?;
         if let Some(phase) = guichet_domain::workflow::Phase::parse(&change.phase) {
+            crate::dashboards::change_period(&mut tx, change.request_id, timing.phase, phase, at)
+                .await?;
             timing.transition(phase, at);
         }
         crate::dashboards::store_timing(&mut tx, change.request_id, &timing).await?;

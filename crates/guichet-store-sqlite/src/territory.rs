@@ -145,6 +145,21 @@ impl TerritoryStore for SqliteStore {
                     .bind(t.processing_us);
             }
             q.execute(&mut *tx).await.map_err(map_err)?;
+            // One phase period each, from submission (a generated history has no events).
+            let rows: Vec<&str> = (0..chunk.len()).map(|_| "(?, 0, ?, ?, ?)").collect();
+            let sql = format!(
+                "insert into request_periods (request_id, seq, tenant_id, phase, started_at) values {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (r, _) in chunk {
+                q = q
+                    .bind(r.id.as_uuid())
+                    .bind(r.tenant_id.as_uuid())
+                    .bind(r.phase.as_str())
+                    .bind(to_us(r.submitted_at));
+            }
+            q.execute(&mut *tx).await.map_err(map_err)?;
         }
         // Keep the counters ahead of the generated numbers (the reference's last part).
         let mut highest: std::collections::HashMap<(uuid::Uuid, i32), i64> =

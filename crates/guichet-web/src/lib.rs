@@ -36,7 +36,7 @@ pub use state::{AppState, WebConfig};
 
 /// The back-office, under its own session layer (cookie `guichet_agent`, path `/agents`).
 fn agent_routes(state: AppState) -> Router<AppState> {
-    use pages::{admin, agents, backoffice, contacts, counter};
+    use pages::{admin, agents, backoffice, contacts, counter, dashboard};
     Router::new()
         .route("/agents", get(|| async { axum::response::Redirect::permanent("/agents/") }))
         .route("/agents/", get(backoffice::inbox))
@@ -65,6 +65,8 @@ fn agent_routes(state: AppState) -> Router<AppState> {
                 .post(counter::submit)
                 .layer(DefaultBodyLimit::max(pages::demarche::MAX_BODY)),
         )
+        .route("/agents/tableau-de-bord", get(dashboard::show))
+        .route("/agents/tableau-de-bord/{file}", get(dashboard::export))
         .route("/agents/contacts", get(contacts::list))
         .route("/agents/contacts/{id}", get(contacts::show))
         .route("/agents/contacts/{id}/repondre", post(contacts::reply))
@@ -83,6 +85,7 @@ fn agent_routes(state: AppState) -> Router<AppState> {
         .route("/agents/admin/{tenant}/agents/{agent}/retirer", post(admin::remove))
         .route("/agents/admin/{tenant}/modeles", post(admin::add_template))
         .route("/agents/admin/{tenant}/canaux", post(admin::add_endpoint))
+        .route("/agents/admin/{tenant}/delais-publics", post(admin::public_stats))
         .route("/agents/admin/{tenant}/canaux/{id}/supprimer", post(admin::delete_endpoint))
         .route("/agents/admin/{tenant}/modeles/{id}/supprimer", post(admin::delete_template))
         .route_layer(axum::middleware::from_fn_with_state(state, session::agent_layer))
@@ -110,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}", get(pages::tenant::redirect_to_slash))
         .route("/{tenant}/", get(pages::tenant::tenant_home))
         .route("/{tenant}/theme.css", get(pages::tenant::theme_css))
+        .route("/{tenant}/delais-de-traitement", get(pages::service_levels::show))
         .route("/{tenant}/demarches", get(pages::catalogue::search))
         .route("/{tenant}/demarches/{service}", get(pages::catalogue::service_page))
         .route("/{tenant}/demarches/{service}/commencer", post(pages::demarche::start))

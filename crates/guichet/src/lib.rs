@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod stats;
 pub mod config;
 pub mod demo;
 pub mod generate;

@@ -49,6 +49,18 @@ enum Command {
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Dashboard figures tools.
+    #[command(subcommand)]
+    Stats(StatsCommand),
+}
+
+#[derive(Subcommand)]
+enum StatsCommand {
+    /// Replay every request's events and report those whose dashboard figures drifted; exits 1
+    /// if any did.
+    Verify(ServeArgs),
+    /// Same, and repair the drifted figures from the events.
+    Rebuild(ServeArgs),
 }
 
 #[derive(Args, Clone)]
@@ -81,6 +93,8 @@ fn main() -> ExitCode {
         Command::Worker(a) => (run::Mode::Worker, a),
         Command::CheckConfig(a) => (run::Mode::CheckConfig, a),
         Command::Audit(AuditCommand::Verify(a)) => (run::Mode::AuditVerify, a),
+        Command::Stats(StatsCommand::Verify(a)) => (run::Mode::StatsVerify, a),
+        Command::Stats(StatsCommand::Rebuild(a)) => (run::Mode::StatsRebuild, a),
         Command::Generate(g) => (
             run::Mode::Generate(guichet::generate::Scale {
                 tenants: g.tenants,

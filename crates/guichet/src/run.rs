@@ -29,6 +29,8 @@ pub enum Mode {
     Worker,
     CheckConfig,
     AuditVerify,
+    StatsVerify,
+    StatsRebuild,
     Generate(crate::generate::Scale),
 }
 
@@ -108,6 +110,29 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
             );
         }
         println!("toutes les chaînes sont intactes");
+        return Ok(());
+    }
+    if matches!(mode, Mode::StatsVerify | Mode::StatsRebuild) {
+        let rebuild = mode == Mode::StatsRebuild;
+        let report = crate::stats::verify(store.as_ref(), rebuild).await?;
+        store.close().await;
+        println!(
+            "{} demandes vérifiées d'après leurs événements ; {} sans événements (historique importé), ignorées",
+            report.checked, report.without_events
+        );
+        for d in report.drifted.iter().take(20) {
+            println!("écart : demande {} ({:?} enregistré, {:?} d'après les événements)", d.request, d.stored, d.replayed);
+        }
+        if report.drifted.is_empty() {
+            println!("les chiffres des tableaux de bord sont conformes aux événements");
+        } else if rebuild {
+            println!("{} demandes recalculées d'après leurs événements", report.drifted.len());
+        } else {
+            anyhow::bail!(
+                "{} requests' dashboard figures differ from their events (run `guichet stats rebuild`)",
+                report.drifted.len()
+            );
+        }
         return Ok(());
     }
     if mode == Mode::Demo {

@@ -33,6 +33,8 @@ pub(crate) struct Administered {
     pub members: Vec<Member>,
     pub templates: Vec<ReplyTemplate>,
     pub endpoints: Vec<guichet_store::Endpoint>,
+    pub public_stats: Option<guichet_store::PublicStats>,
+    pub published: bool,
 }
 
 #[derive(Template)]
@@ -70,12 +72,15 @@ async fn page(
         }
         let templates = state.store.list_reply_templates(m.tenant_id).await?;
         let endpoints = state.store.list_endpoints(Some(m.tenant_id)).await?;
+        let public_stats = state.store.public_stats(m.tenant_id).await?;
         tenants.push(Administered {
             id: m.tenant_id,
             name: m.tenant_name.clone(),
             members,
             templates,
             endpoints,
+            published: public_stats.as_ref().is_none_or(|p| p.enabled),
+            public_stats,
         });
     }
     if tenants.is_empty() {
@@ -449,4 +454,49 @@ pub(crate) async fn delete_endpoint(
         Ok(()) | Err(StoreError::NotFound) => Ok(Redirect::to("/agents/admin/").into_response()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /agents/admin/{tenant}/delais-publics`: publishes the tenant's service levels or
+/// stops publishing them, with the reason (required to stop; kept).
+pub(crate) async fn public_stats(
+    State(state): State<AppState>,
+    visitor: AgentVisitor,
+    Path(tenant): Path<String>,
+    form: FormFields,
+) -> Result<Response, AppError> {
+    visitor.0.check_csrf(form.get("_csrf"))?;
+    let (agent, tenant) = admin_of(&state, &visitor, &tenant).await?;
+    let enabled = match form.get("publier") {
+        "oui" => true,
+        "non" => false,
+        _ => return page(&state, &visitor, &agent, Some("« Publier les délais de traitement » : choisissez oui ou non.".into())).await,
+    };
+    let reason = form.get("motif").trim().to_owned();
+    if !enabled && (reason.is_empty() || reason.chars().count() > 500) {
+        return page(&state, &visitor, &agent, Some("« Motif » : indiquez pourquoi les délais ne sont plus publiés (500 caractères au plus).".into())).await;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let records = guichet_store::SubmissionRecords {
+        events: vec![guichet_store::NewEvent {
+            id: guichet_domain::EventId::new(),
+            tenant_id: tenant,
+            request_id: None,
+            at: now,
+            actor_kind: guichet_domain::request::ActorKind::Agent,
+            actor_id: Some(agent.id.as_uuid()),
+            channel: guichet_domain::request::Channel::Web,
+            kind: "public_stats_changed".into(),
+            citizen_visible: false,
+            data: serde_json::json!({"enabled": enabled, "reason": reason}),
+        }],
+        ..Default::default()
+    };
+    let setting = guichet_store::PublicStats {
+        enabled,
+        reason: (!reason.is_empty()).then_some(reason),
+        changed_by: Some(agent.id),
+        changed_at: now,
+    };
+    state.store.set_public_stats(tenant, &setting, &records).await?;
+    Ok(Redirect::to("/agents/admin/").into_response())
 }

@@ -8,11 +8,13 @@ pub(crate) mod backoffice;
 pub(crate) mod catalogue;
 pub(crate) mod contacts;
 pub(crate) mod counter;
+pub(crate) mod dashboard;
 pub(crate) mod demarche;
 pub(crate) mod demo;
 pub(crate) mod home;
 pub(crate) mod legal;
 pub(crate) mod mine;
+pub(crate) mod service_levels;
 pub(crate) mod ops;
 pub(crate) mod tenant;
 

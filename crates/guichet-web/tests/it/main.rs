@@ -3,6 +3,7 @@
 
 mod backoffice;
 mod client;
+mod dashboards;
 mod multichannel;
 mod pages;
 mod portal;

@@ -4,6 +4,7 @@
 mod audit;
 mod binary;
 mod conformance_backoffice;
+mod conformance_dashboards;
 mod conformance_jobs;
 mod conformance_portal;
 mod conformance_tenants;

@@ -136,6 +136,7 @@ struct InboxPage {
     assignees: Vec<Choice>,
     transitions: Vec<Choice>,
     has_totp: bool,
+    contacts: i64,
 }
 
 impl InboxPage {
@@ -225,7 +226,9 @@ pub(crate) async fn inbox(
         workflow.transitions.iter().map(|t| (t.key.clone(), t.label.clone())).collect(),
         None,
     );
+    let contacts = state.store.count_contacts(agent.id).await?;
     render(&InboxPage {
+        contacts,
         layout: layout(&state, "Demandes"),
         csrf: visitor.0.csrf(&state).await?,
         has_totp: agent.totp_secret.is_some(),

@@ -111,7 +111,7 @@ impl Query {
             self.push("r.submitted_at < ?", P::T(to));
         }
         if let Some(c) = f.commune {
-            self.push("r.commune_tenant_id = ?", P::U(c.as_uuid()));
+            self.push("coalesce(r.commune_tenant_id, r.tenant_id) = ?", P::U(c.as_uuid()));
         }
         if let Some(q) = f.search.as_deref().filter(|q| !q.trim().is_empty()) {
             // The text is folded (no accents) on both sides; `french` stems it.

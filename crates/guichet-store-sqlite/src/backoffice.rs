@@ -111,7 +111,7 @@ impl Query {
             self.push("r.submitted_at < ?", P::T(to_us(to)));
         }
         if let Some(c) = f.commune {
-            self.push("r.commune_tenant_id = ?", P::U(c.as_uuid()));
+            self.push("coalesce(r.commune_tenant_id, r.tenant_id) = ?", P::U(c.as_uuid()));
         }
         if let Some(q) = f.search.as_deref().map(fts_query).filter(|q| !q.is_empty()) {
             // Limited to the agent's tenants inside the index, through their tokens: the

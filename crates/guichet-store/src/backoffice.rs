@@ -104,7 +104,7 @@ pub struct InboxFilter {
     pub from: Option<OffsetDateTime>,
     /// Submitted before this instant.
     pub to: Option<OffsetDateTime>,
-    /// The citizen's commune (EPCI services).
+    /// The citizen's commune: the EPCI's requests for its residents and the commune's own.
     pub commune: Option<TenantId>,
     /// Full-text query, already folded (lowercase, no accents).
     pub search: Option<String>,

@@ -280,7 +280,7 @@ impl Table {
     }
 
     pub fn chart_height(&self) -> i64 {
-        self.bars.len() as i64 * 28 + 8
+        self.bars.len() as i64 * 38 + 8
     }
 }
 
@@ -298,7 +298,7 @@ fn bars(rows: &[Vec<Cell>], col: usize) -> Vec<Bar> {
             label: r.first().map(Table::display).unwrap_or_default(),
             value: Table::display(&Cell::Number(v)),
             width: if max > 0.0 { (v / max * 100.0 * 10.0).round() / 10.0 } else { 0.0 },
-            y: i as i64 * 28 + 4,
+            y: i as i64 * 38 + 4,
         })
         .collect()
 }
@@ -493,7 +493,11 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
                 let b: i64 = before.iter().filter(|v| v.commune == t.id).map(|v| v.n).sum();
                 (
                     vec![Cell::Text(t.name.clone()), Cell::from(n), Cell::from(b), Cell::Text(trend(n as f64, b as f64))],
-                    s.visible.contains(&t.id).then(|| format!("/agents/?collectivite={}&du={}&au={}", t.id, period[0].1, period[1].1)),
+                    // The inbox's commune filter counts the same requests (the commune's own
+                    // and the EPCI's for its residents), all visible to members of both.
+                    (s.visible.contains(&t.id) && s.visible.contains(&s.tenant.id)).then(|| {
+                        format!("/agents/?commune={}&du={}&au={}", t.id, period[0].1, period[1].1)
+                    }),
                 )
             })
             .collect();
@@ -636,8 +640,9 @@ pub(crate) async fn show(
     } else {
         Vec::new()
     };
+    let title = format!("Tableau de bord – {}", s.tenant.name);
     let page = DashboardPage {
-        layout: layout(&state, format!("Tableau de bord – {}", s.tenant.name)),
+        layout: layout(&state, if s.errors.is_empty() { title } else { format!("Erreur – {title}") }),
         consolidated: s.consolidated,
         tenants,
         services,

@@ -1,0 +1,595 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run-load.sh (standard library only).
+
+    tools.py free-port
+    tools.py wait-healthz URL TIMEOUT_S               → time.time_ns() of the first 200
+    tools.py login citizen|agent BASE EMAIL PASSWORD  → the session cookie, "name=value"
+    tools.py status PID                               → VmRSS and VmHWM in kB, as JSON
+    tools.py sample PID OUT [INTERVAL_S]              → samples until SIGTERM, JSON in OUT
+    tools.py raw-sqlite DB CLIENTS DURATION_S [ROW_BYTES]   → durable insert rate, JSON
+    tools.py pgbench-json STDOUT_FILE LOG_PREFIX      → pgbench's rate and latencies, JSON
+    tools.py count-requests sqlite DB | postgres URL  → rows in `requests`
+    tools.py json KEY=VALUE...                         → a JSON object (values parsed as JSON if they can be)
+    tools.py run-json SCENARIO CONC WRK_JSON SAMPLE_JSON [KEY=VALUE...]  → one run's record
+    tools.py assemble WORK_DIR OUT                    → load-<backend>.json from a backend's work dir
+    tools.py report RESULTS_DIR BACKEND...            → load.md from load-<backend>.json
+"""
+
+import glob
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        print(s.getsockname()[1])
+
+
+def wait_healthz(url, timeout):
+    """Polls URL every 2 ms; prints the wall-clock time (ns) of the first 200. Started before the
+    server so that the interpreter's own start-up is not counted in the server's."""
+    u = urllib.parse.urlsplit(url)
+    deadline = time.time() + float(timeout)
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+            c.request("GET", u.path or "/")
+            r = c.getresponse()
+            r.read()
+            c.close()
+            if r.status == 200:
+                print(time.time_ns())
+                return
+        except OSError:
+            pass
+        time.sleep(0.002)
+    sys.exit(f"{url} did not answer 200 within {timeout} s")
+
+
+def _parse_value(v):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def kv_json(*pairs):
+    print(json.dumps({k: _parse_value(v) for k, _, v in (p.partition("=") for p in pairs)}))
+
+
+def run_json(scenario, conc, wrk_json, sample_json, *pairs):
+    run = {"scenario": scenario, "concurrency": int(conc)}
+    run.update(json.load(open(wrk_json)))
+    run["sample"] = json.load(open(sample_json))
+    run.update({k: _parse_value(v) for k, _, v in (p.partition("=") for p in pairs)})
+    print(json.dumps(run))
+
+
+def assemble(work, out):
+    d = json.load(open(os.path.join(work, "meta.json")))
+    d["runs"] = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(work, "runs", "*.json")))]
+    d["raw_inserts"] = sorted(
+        (json.load(open(p)) for p in glob.glob(os.path.join(work, "raw", "*.json"))),
+        key=lambda x: x["clients"],
+    )
+    large = os.path.join(work, "large.json")
+    if os.path.exists(large):
+        d["large_startup"] = json.load(open(large))
+    hwm = [r["sample"].get("hwm_kb") or 0 for r in d["runs"] if r["scenario"] != "nginx"]
+    d["final_hwm_kb"] = max(hwm + [d.get("final_hwm_kb") or 0])
+    with open(out, "w") as f:
+        json.dump(d, f, indent=1)
+
+
+def _cookies(response, jar):
+    for name, value in response.getheaders():
+        if name.lower() == "set-cookie":
+            k, _, v = value.split(";", 1)[0].partition("=")
+            jar[k.strip()] = v.strip()
+
+
+def login(kind, base, email, password):
+    u = urllib.parse.urlsplit(base)
+    page, cookie = {
+        "citizen": ("/compte/connexion", "guichet_session"),
+        "agent": ("/agents/connexion", "guichet_agent"),
+    }[kind]
+    jar = {}
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c.request("GET", page)
+    r = c.getresponse()
+    body = r.read().decode()
+    _cookies(r, jar)
+    token = re.search(r'name="_csrf" value="([0-9a-f]+)"', body)
+    if r.status != 200 or not token:
+        sys.exit(f"GET {page}: {r.status}, no _csrf")
+    form = {"_csrf": token.group(1), "email": email, "password": password}
+    if kind == "citizen":
+        form["retour"] = "/compte/"
+    c.request(
+        "POST",
+        page,
+        urllib.parse.urlencode(form),
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
+        },
+    )
+    r = c.getresponse()
+    r.read()
+    _cookies(r, jar)
+    if r.status != 303 or cookie not in jar:
+        sys.exit(f"POST {page} as {email}: {r.status} {r.getheader('location')}")
+    print(f"{cookie}={jar[cookie]}")
+
+
+def _proc_status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                k, v = line.split(":")
+                out[k] = int(v.split()[0])
+    return out
+
+
+def _proc_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+
+
+def _postgres_ticks():
+    """CPU ticks of every running process named postgres (server and backends)."""
+    ticks = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            ticks[d] = _proc_ticks(d)
+        except OSError:
+            pass
+    return ticks
+
+
+def _system_ticks():
+    with open("/proc/stat") as f:
+        values = [int(x) for x in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values[:8]), idle
+
+
+def status(pid):
+    s = _proc_status(pid)
+    print(json.dumps({"rss_kb": s.get("VmRSS"), "hwm_kb": s.get("VmHWM")}))
+
+
+def sample(pid, out, interval=0.1):
+    """Samples the process until SIGTERM: CPU seconds used, largest VmRSS seen, VmHWM at the end;
+    also the CPU of PostgreSQL's processes and the whole machine's busy share."""
+    interval = float(interval)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    t0 = time.time()
+    ticks0 = _proc_ticks(pid)
+    pg0 = _postgres_ticks()
+    sys0 = _system_ticks()
+    max_rss = _proc_status(pid).get("VmRSS", 0)
+    samples = 0
+    while not stop.wait(interval):
+        try:
+            max_rss = max(max_rss, _proc_status(pid).get("VmRSS", 0))
+            samples += 1
+        except OSError:
+            break
+    wall = time.time() - t0
+    try:
+        ticks1 = _proc_ticks(pid)
+        hwm = _proc_status(pid).get("VmHWM")
+    except OSError:
+        ticks1, hwm = ticks0, None
+    pg1 = _postgres_ticks()
+    pg = sum(v - pg0.get(k, 0) for k, v in pg1.items())
+    sys1 = _system_ticks()
+    total, idle = sys1[0] - sys0[0], sys1[1] - sys0[1]
+    result = {
+        "wall_s": round(wall, 3),
+        "cpu_s": (ticks1 - ticks0) / CLK_TCK,
+        "cpu_cores": round((ticks1 - ticks0) / CLK_TCK / wall, 3) if wall else None,
+        "postgres_cpu_s": pg / CLK_TCK,
+        "system_busy": round(1 - idle / total, 3) if total else None,
+        "max_rss_kb": max_rss,
+        "hwm_kb": hwm,
+        "samples": samples,
+    }
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
+def _percentile(sorted_values, p):
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[k]
+
+
+def raw_sqlite(db, clients, duration, row_bytes=1024):
+    """CLIENTS threads, each with its own connection, insert ROW_BYTES-byte rows, one row per
+    transaction, into a WAL database with synchronous=FULL, for DURATION seconds.
+
+    SQLite has one writer at a time: the threads queue on an in-process lock before BEGIN
+    IMMEDIATE (as Guichet's single writer connection does) instead of polling SQLite's busy
+    handler, whose sleeps would measure the back-off rather than the disk."""
+    clients, duration, row_bytes = int(clients), float(duration), int(row_bytes)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    setup = sqlite3.connect(db, isolation_level=None)
+    setup.execute("pragma journal_mode=wal")
+    setup.execute(
+        "create table raw_insert (id integer primary key, payload text not null, created_at text not null)"
+    )
+    setup.close()
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+    results = [[] for _ in range(clients)]
+    failures = [0]
+
+    def worker(i):
+        conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        conn.execute("pragma synchronous=full")
+        conn.execute("pragma busy_timeout=10000")
+        lat = results[i]
+        start.wait()
+        while True:
+            payload = os.urandom(row_bytes // 2).hex()
+            t = time.perf_counter()
+            if t >= deadline[0]:
+                break
+            try:
+                with lock:
+                    conn.execute("begin immediate")
+                    conn.execute(
+                        "insert into raw_insert (payload, created_at) values (?, ?)",
+                        (payload, time.strftime("%Y-%m-%dT%H:%M:%S")),
+                    )
+                    conn.execute("commit")
+            except sqlite3.Error:
+                failures[0] += 1
+                continue
+            lat.append(time.perf_counter() - t)
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    deadline[0] = t0 + duration
+    start.wait()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    check = sqlite3.connect(db)
+    mode = check.execute("pragma journal_mode").fetchone()[0]
+    rows = check.execute("select count(*) from raw_insert").fetchone()[0]
+    check.close()
+    lat = sorted(x for r in results for x in r)
+    print(
+        json.dumps(
+            {
+                "tool": "python3 sqlite3 (SQLite %s)" % sqlite3.sqlite_version,
+                "journal_mode": mode,
+                "synchronous": "full",
+                "clients": clients,
+                "row_bytes": row_bytes,
+                "rows": rows,
+                "failures": failures[0],
+                "duration_s": round(wall, 3),
+                "rate": round(rows / wall, 1),
+                "latency_p50_us": round(_percentile(lat, 50) * 1e6) if lat else None,
+                "latency_p99_us": round(_percentile(lat, 99) * 1e6) if lat else None,
+            }
+        )
+    )
+
+
+def pgbench_json(stdout_file, log_prefix):
+    text = open(stdout_file).read()
+    tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text)
+    failed = re.search(r"number of failed transactions: (\d+)", text)
+    processed = re.search(r"number of transactions actually processed: (\d+)", text)
+    clients = re.search(r"number of clients: (\d+)", text)
+    lat = []
+    for path in glob.glob(log_prefix + ".*"):
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2].isdigit():
+                    lat.append(int(parts[2]))
+    lat.sort()
+    print(
+        json.dumps(
+            {
+                "tool": "pgbench",
+                "clients": int(clients.group(1)) if clients else None,
+                "rows": int(processed.group(1)) if processed else None,
+                "failures": int(failed.group(1)) if failed else 0,
+                "rate": float(tps.group(1)) if tps else None,
+                "latency_p50_us": _percentile(lat, 50),
+                "latency_p99_us": _percentile(lat, 99),
+            }
+        )
+    )
+
+
+def count_requests(kind, where):
+    if kind == "sqlite":
+        c = sqlite3.connect(f"file:{where}?mode=ro", uri=True)
+        print(c.execute("select count(*) from requests").fetchone()[0])
+    else:
+        out = subprocess.run(
+            ["psql", where, "-Atqc", "select count(*) from requests"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        print(out.stdout.strip())
+
+
+# ---------------------------------------------------------------- report
+
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 10.0
+TARGET_IDLE_MB = 50
+TARGET_LOAD_MB = 250
+TARGET_START_S = 1.0
+
+LABELS = {
+    "catalogue": "(a) catalogue page",
+    "home": "(a') commune home page",
+    "form": "(b) form page (draft step)",
+    "service": "(b') public service page",
+    "submit": "(c) complete submission (6 requests)",
+    "inbox": "(d) agent inbox, first page",
+    "search": "(e) full-text search",
+    "request": "(f) request page (agent)",
+    "dashboard": "(g) EPCI dashboard",
+    "nginx": "nginx, catalogue bytes as a static file",
+}
+
+
+def _ms(us):
+    if us is None:
+        return "–"
+    if us < 1000:
+        return f"{us / 1000:.3f}"
+    return f"{us / 1000:.1f}" if us < 100_000 else f"{us / 1000:.0f}"
+
+
+def _mb(kb):
+    return "–" if kb is None else f"{kb / 1024:.0f}"
+
+
+def _met(ok):
+    return "met" if ok else "**missed**"
+
+
+def _errors(run):
+    return (
+        run.get("errors_status", 0)
+        + run.get("errors_connect", 0)
+        + run.get("errors_read", 0)
+        + run.get("errors_write", 0)
+        + run.get("errors_timeout", 0)
+        + run.get("unexpected", 0)
+    )
+
+
+def _rate(run):
+    return run["requests"] / (run["duration_us"] / 1e6) if run.get("duration_us") else 0.0
+
+
+def report(results_dir, *backends):
+    lines = []
+    out = lines.append
+    data = {}
+    for b in backends:
+        path = os.path.join(results_dir, f"load-{b}.json")
+        if os.path.exists(path):
+            data[b] = json.load(open(path))
+    if not data:
+        sys.exit("no results")
+    first = next(iter(data.values()))
+    out("# Load scenarios (bench/run-load.sh)")
+    out("")
+    out(
+        f"Binary `{first['binary']}` ({first.get('build', '?')} build), {first['duration']} per run, "
+        f"machine: {first['machine']}. {first['date']}."
+    )
+    out("")
+    targets = []
+    for b, d in data.items():
+        runs = d["runs"]
+        conc = sorted({r["concurrency"] for r in runs})
+        top = max(conc)
+        out(f"## {d['backend_label']}")
+        out("")
+        out(
+            f"Start-up (launch → `/healthz` 200, demo loaded into an empty database): "
+            f"**{d['startup_ms']:.0f} ms**; restart on the loaded data: {d.get('restart_ms', 0):.0f} ms. "
+            f"Idle RSS after start: **{_mb(d['idle_rss_kb'])} MB**. "
+            f"Peak RSS over the whole run (VmHWM): **{_mb(d['final_hwm_kb'])} MB**."
+        )
+        out("")
+        out(
+            "| scenario | conc. | req/s | p50 ms | p99 ms | errors | 3xx | guichet CPU | CPU ms/req | max RSS MB | notes |"
+        )
+        out("|---|---|---|---|---|---|---|---|---|---|---|")
+        order = list(LABELS)
+        for r in sorted(runs, key=lambda r: (order.index(r["scenario"]), r["concurrency"])):
+            s = r.get("sample", {})
+            rate = _rate(r)
+            cpu = s.get("cpu_s")
+            cpu_txt = "–" if cpu is None or r["scenario"] == "nginx" else f"{100 * s['cpu_cores']:.0f} %"
+            per_req = (
+                "–"
+                if cpu is None or r["scenario"] == "nginx" or not r["requests"]
+                else f"{1000 * cpu / r['requests']:.2f}"
+            )
+            notes = []
+            if r["scenario"] == "submit":
+                notes.append(f"**{r['submitted'] / (r['duration_us'] / 1e6):.1f} submissions/s**")
+                if "db_new_requests" in r:
+                    notes.append(f"{r['db_new_requests']} new rows in `requests` for {r['submitted']} counted")
+            if s.get("postgres_cpu_s"):
+                notes.append(f"postgres CPU {100 * s['postgres_cpu_s'] / s['wall_s']:.0f} %")
+            if s.get("system_busy") is not None:
+                notes.append(f"machine busy {100 * s['system_busy']:.0f} %")
+            if r.get("unexpected"):
+                notes.append(f"unexpected: {r['unexpected_by_step']}")
+            rss = "–" if r["scenario"] == "nginx" else _mb(s.get("max_rss_kb"))
+            out(
+                f"| {LABELS[r['scenario']]} | {r['concurrency']} | {rate:.0f} | {_ms(r['latency_p50_us'])} "
+                f"| {_ms(r['latency_p99_us'])} | {_errors(r)} | {r.get('status_3xx', 0)} | {cpu_txt} | {per_req} "
+                f"| {rss} | {'; '.join(notes)} |"
+            )
+        out("")
+        raw = d.get("raw_inserts", [])
+        if raw:
+            out(
+                f"Raw durable inserts ({raw[0]['tool']}; 1 KB row, one row per transaction, "
+                f"{d['raw_label']}):"
+            )
+            out("")
+            out("| clients | rows/s | p50 ms | p99 ms | submissions/s | ratio | target ≥ 50 % |")
+            out("|---|---|---|---|---|---|---|")
+            for x in raw:
+                sub = next(
+                    (r for r in runs if r["scenario"] == "submit" and r["concurrency"] == x["clients"]),
+                    None,
+                )
+                sps = sub["submitted"] / (sub["duration_us"] / 1e6) if sub else None
+                ratio = sps / x["rate"] if sps is not None and x["rate"] else None
+                out(
+                    f"| {x['clients']} | {x['rate']:.0f} | {_ms(x['latency_p50_us'])} | {_ms(x['latency_p99_us'])} "
+                    f"| {'–' if sps is None else f'{sps:.1f}'} | {'–' if ratio is None else f'{100 * ratio:.0f} %'} "
+                    f"| {'–' if ratio is None else _met(ratio >= TARGET_RATIO)} |"
+                )
+            out("")
+        # Versus nginx.
+        nginx = {r["concurrency"]: r for r in runs if r["scenario"] == "nginx"}
+        if nginx:
+            out("Versus nginx serving the catalogue's bytes (same wrk settings):")
+            out("")
+            out("| page | conc. | req/s | nginx req/s | ratio | p99 ms |")
+            out("|---|---|---|---|---|---|")
+            for name in ("catalogue", "home", "form", "service"):
+                for r in sorted((r for r in runs if r["scenario"] == name), key=lambda r: r["concurrency"]):
+                    n = nginx.get(r["concurrency"])
+                    if not n:
+                        continue
+                    ratio = _rate(r) / _rate(n) if _rate(n) else 0
+                    out(
+                        f"| {LABELS[name]} | {r['concurrency']} | {_rate(r):.0f} | {_rate(n):.0f} "
+                        f"| {100 * ratio:.0f} % | {_ms(r['latency_p99_us'])} |"
+                    )
+            out("")
+        # Targets for this backend.
+        at = "" if top == 64 else f" (64 not run: at {top})"
+        for name in ("catalogue", "form"):
+            r = next((r for r in runs if r["scenario"] == name and r["concurrency"] == top), None)
+            n = nginx.get(top)
+            if r and n:
+                ratio = _rate(r) / _rate(n)
+                p99 = r["latency_p99_us"] / 1000
+                targets.append(
+                    (
+                        b,
+                        f"{LABELS[name]}: ≥ 50 % of nginx at concurrency 64{at}, p99 < 10 ms",
+                        f"{100 * ratio:.0f} %, p99 {p99:.1f} ms",
+                        ratio >= TARGET_RATIO and p99 < TARGET_P99_MS,
+                    )
+                )
+        if raw:
+            x = next((x for x in raw if x["clients"] == top), raw[-1])
+            sub = next((r for r in runs if r["scenario"] == "submit" and r["concurrency"] == x["clients"]), None)
+            if sub and x["rate"]:
+                sps = sub["submitted"] / (sub["duration_us"] / 1e6)
+                targets.append(
+                    (
+                        b,
+                        f"durable submissions/s ≥ 50 % of raw durable inserts/s ({x['clients']} clients)",
+                        f"{sps:.1f} vs {x['rate']:.0f}: {100 * sps / x['rate']:.0f} %",
+                        sps / x["rate"] >= TARGET_RATIO,
+                    )
+                )
+        errors = sum(_errors(r) for r in runs)
+        targets.append((b, "no error responses (non-2xx/3xx, socket errors, unexpected flow answers)", str(errors), errors == 0))
+        targets.append((b, "idle RSS < 50 MB", f"{_mb(d['idle_rss_kb'])} MB", d["idle_rss_kb"] < TARGET_IDLE_MB * 1024))
+        targets.append(
+            (b, "RSS < 250 MB under load (VmHWM)", f"{_mb(d['final_hwm_kb'])} MB", d["final_hwm_kb"] < TARGET_LOAD_MB * 1024)
+        )
+        targets.append((b, "start-up < 1 s", f"{d['startup_ms']:.0f} ms", d["startup_ms"] < TARGET_START_S * 1000))
+        big = d.get("large_startup")
+        if big and big.get("startup_ms") is not None:
+            targets.append(
+                (b, f"start-up < 1 s with {big['label']}", f"{big['startup_ms']:.0f} ms, idle RSS {_mb(big.get('idle_rss_kb'))} MB",
+                 big["startup_ms"] < TARGET_START_S * 1000)
+            )
+        else:
+            targets.append((b, "start-up < 1 s with 35,000 tenants", (big or {}).get("note", "not measured"), None))
+    out("## Targets")
+    out("")
+    out("| backend | target | measured | |")
+    out("|---|---|---|---|")
+    for b, what, measured, ok in targets:
+        out(f"| {b} | {what} | {measured} | {'not measured' if ok is None else _met(ok)} |")
+    out("")
+    text = "\n".join(lines)
+    with open(os.path.join(results_dir, "load.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {
+        "free-port": free_port,
+        "wait-healthz": wait_healthz,
+        "json": kv_json,
+        "run-json": run_json,
+        "assemble": assemble,
+        "login": login,
+        "status": status,
+        "sample": sample,
+        "raw-sqlite": raw_sqlite,
+        "pgbench-json": pgbench_json,
+        "count-requests": count_requests,
+        "report": report,
+    }[cmd](*args)
+
+
+if __name__ == "__main__":
+    main()

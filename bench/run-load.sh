@@ -203,7 +203,7 @@ raw_inserts() { # backend
     if [[ $1 == sqlite ]]; then
       tools raw-sqlite "$w/data/raw-inserts.sqlite3" "$c" "$secs" 1024 >"$w/raw/$c.json"
     else
-      psql "$raw_url" -qc "drop table if exists raw_insert; create table raw_insert (id bigserial primary key, payload text not null, created_at timestamptz not null default now())"
+      PGOPTIONS='-c client_min_messages=warning' psql "$raw_url" -qc "drop table if exists raw_insert; create table raw_insert (id bigserial primary key, payload text not null, created_at timestamptz not null default now())"
       printf '%s\n' "insert into raw_insert (payload) values (repeat(md5(random()::text), 32));" >"$w/raw/insert.sql"
       rm -f "$w/raw/pgbench_log".*
       (cd "$w/raw" && pgbench -n -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$secs" -f insert.sql \
@@ -289,6 +289,8 @@ for backend in $backends; do
   for c in $citizens; do citizen_cookies+=("$(tools login citizen "$base" "$c@exemple.test" "$password")"); done
   agent_cookie=$(tools login agent "$base" "$commune_agent" "$password")
   epci_cookie=$(tools login agent "$base" "$epci_agent" "$password")
+  # Each login hashes a password with argon2id (19 MiB of memory), on a blocking thread.
+  logins_rss_kb=$(tools status "$gpid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rss_kb"])')
 
   # The pages, checked once with curl.
   curl -sf -D "$w/catalogue.headers" -o "$w/catalogue.html" "$base/$tenant/demarches"
@@ -349,6 +351,8 @@ for backend in $backends; do
   check_page "$base/agents/" "$agent_cookie" "inbox after the runs"
 
   final_hwm_kb=$(tools status "$gpid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hwm_kb"])')
+  # Warnings and errors the server logged during the runs (they are part of the result).
+  sed 's/\x1b\[[0-9;]*m//g' "$w/guichet.log" | grep -E ' (WARN|ERROR) ' >"$w/log-problems.txt" || true
   stop_pid "$gpid"; gpid=""
   # Restart on the data now loaded (no demo import): the usual start-up of a server.
   start_guichet "$w/restart" demo --data-dir "$w/data"
@@ -358,8 +362,11 @@ for backend in $backends; do
 
   tools json "backend=$backend" "backend_label=$label" "raw_label=$raw_label" "binary=$bin" "build=$build" \
     "duration=$duration" "concurrency=$concurrency" "machine=$machine" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    "startup_ms=$first_startup_ms" "restart_ms=$restart_ms" "idle_rss_kb=$idle_rss_kb" "final_hwm_kb=$final_hwm_kb" \
-    "wrk_threads=$wrk_threads" "search_query=$search_query" "guichet_version=$("$bin" --version)" >"$w/meta.json"
+    "startup_ms=$first_startup_ms" "restart_ms=$restart_ms" "idle_rss_kb=$idle_rss_kb" "logins_rss_kb=$logins_rss_kb" "final_hwm_kb=$final_hwm_kb" \
+    "wrk_threads=$wrk_threads" "search_query=$search_query" "guichet_version=$("$bin" --version)" \
+    "log_problems=$(wc -l <"$w/log-problems.txt")" \
+    "log_problem_kinds=$(sed -E 's/^[^ ]+ +//; s/ [a-z_.]+=.*//' "$w/log-problems.txt" | sort | uniq -c | sort -rn | head -5 | sed -E 's/^ +//' | paste -sd '|' -)" \
+    >"$w/meta.json"
   tools assemble "$w" "$results/load-$backend.json"
   ran+=("$backend")
 done

@@ -163,6 +163,7 @@ pub fn router(state: AppState) -> Router {
     // routes as an outer router whose only content is the inner one.
     Router::new()
         .fallback_service(routes)
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(axum::middleware::from_fn_with_state(state.clone(), host::resolve_custom_domain))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(
@@ -170,4 +171,24 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::error_handling::HandleErrorLayer::new(error::timeout))
                 .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(60))),
         )
+}
+
+/// Runs every request's handler in its own task, so that a client hanging up, or the request
+/// timeout, cannot cancel it halfway: a handler dropped between two awaits could otherwise leave
+/// a database connection inside a transaction it never finishes (sqlx's `Pool::begin` is not
+/// cancel-safe on PostgreSQL, sqlx issue 4393), and a citizen whose connection dropped would
+/// not know whether the submission was recorded. The request completes; only its answer is lost.
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "request handler panicked");
+            axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!(
+                "request handler failed: {e}"
+            )))
+        }
+    }
 }

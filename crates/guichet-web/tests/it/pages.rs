@@ -349,3 +349,38 @@ async fn every_tenant_publishes_its_accessibility_statement_and_terms_linked_fro
     assert_eq!(app.get("/conditions-utilisation").await.status, StatusCode::OK);
     app.db.finish().await;
 }
+
+/// A client that hangs up does not cancel the write it asked for: the handler runs to the end
+/// in its own task (a handler dropped halfway could leave a database transaction open).
+#[tokio::test]
+async fn a_request_whose_client_hangs_up_still_completes_its_write() {
+    let app = TestApp::new(WebConfig::default()).await;
+    let mut c = crate::client::Client::new(&app);
+    let csrf = c.csrf("/compte/inscription").await;
+    let body = format!(
+        "_csrf={csrf}&given_name=Camille&family_name=Martin&email=parti%40exemple.test&password=mot+de+passe+solide&password_confirm=mot+de+passe+solide&insee_code=&retour=%2F"
+    );
+    let request = axum::http::Request::post("/compte/inscription")
+        .header("host", "127.0.0.1:8080")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("guichet_session={}", c.cookie.clone().unwrap()))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    // Polled once, then dropped, as when the connection closes.
+    let dropped = tokio::time::timeout(
+        std::time::Duration::ZERO,
+        tower::ServiceExt::oneshot(app.router.clone(), request),
+    )
+    .await;
+    assert!(dropped.is_err(), "the client left before the answer");
+    let email = guichet_domain::Email::parse("parti@exemple.test").unwrap();
+    let mut found = false;
+    for _ in 0..200 {
+        if app.db.store.find_citizen_login(&email).await.unwrap().is_some() {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(found, "the sign-up completed although nobody waited for its answer");
+}

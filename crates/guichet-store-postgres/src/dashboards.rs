@@ -149,6 +149,21 @@ pub(crate) async fn apply_event_timings(
     Ok(())
 }
 
+/// Placeholders for a tenant list, binding them.
+fn tenant_list(tenants: &[TenantId], binds: &mut Vec<Bind>) -> String {
+    if tenants.is_empty() {
+        return "null".to_owned();
+    }
+    tenants
+        .iter()
+        .map(|t| {
+            binds.push(Bind::Id(t.as_uuid()));
+            format!("${}", binds.len())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A bound value of a dynamically built query.
 enum Bind {
     Id(Uuid),
@@ -338,19 +353,34 @@ impl DashboardStore for PgStore {
         let today_i = binds.len();
         binds.push(Bind::Text((today + time::Duration::days(due_soon_days)).to_string()));
         let soon_i = binds.len();
-        // Pending at `at`: the request's phase period that contains `at` is not a closed one.
-        let sql = format!(
-            "select count(*) as open, \
+        let sums = format!(
+            "count(*) as open, \
              coalesce(sum(case when r.submitted_at >= ${d7} then 1 else 0 end), 0) as a, \
              coalesce(sum(case when r.submitted_at < ${d7} and r.submitted_at >= ${d30} then 1 else 0 end), 0) as b, \
              coalesce(sum(case when r.submitted_at < ${d30} and r.submitted_at >= ${d90} then 1 else 0 end), 0) as c, \
              coalesce(sum(case when r.submitted_at < ${d90} then 1 else 0 end), 0) as d, \
              coalesce(sum(case when r.deemed_decision_on < ${today_i}::date then 1 else 0 end), 0) as overdue, \
-             coalesce(sum(case when r.deemed_decision_on >= ${today_i}::date and r.deemed_decision_on <= ${soon_i}::date then 1 else 0 end), 0) as soon \
-             from request_periods p join requests r on r.id = p.request_id \
-             where {cond} and p.tenant_id = r.tenant_id and p.phase <> 'closed' \
-             and p.started_at <= ${now} and (p.ended_at is null or p.ended_at > ${now})"
+             coalesce(sum(case when r.deemed_decision_on >= ${today_i}::date and r.deemed_decision_on <= ${soon_i}::date then 1 else 0 end), 0) as soon"
         );
+        let sql = if at >= OffsetDateTime::now_utc() - time::Duration::seconds(5) {
+            // Now: the requests' current phase says it (a covering partial index).
+            format!(
+                "select {sums} from requests r where {cond} and r.phase <> 'closed' and r.submitted_at <= ${now}"
+            )
+        } else {
+            // A past moment: the pending phase period containing it, among the periods that
+            // end after it or have not ended (the others are history, never read).
+            let ids = tenant_list(&q.tenants, &mut binds);
+            format!(
+                "select {sums} from (\
+                 select p.request_id from request_periods p where p.tenant_id in ({ids}) \
+                 and p.phase <> 'closed' and p.ended_at > ${now} and p.started_at <= ${now} \
+                 union all \
+                 select p.request_id from request_periods p where p.tenant_id in ({ids}) \
+                 and p.phase <> 'closed' and p.ended_at is null and p.started_at <= ${now}) x \
+                 join requests r on r.id = x.request_id where {cond}"
+            )
+        };
         let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
         Ok(Backlog {
             open: col(&row, "open")?,

@@ -11,7 +11,13 @@ alter table requests add column waiting_since integer;
 alter table requests add column reopened integer not null default 0;
 alter table requests add column processing_us integer;
 
-create index requests_closed_idx on requests (tenant_id, closed_at);
+-- Covering indexes: each dashboard query reads one of them only, never the table.
+create index requests_submitted_dash_idx on requests (tenant_id, submitted_at, service_id, channel,
+    commune_tenant_id, first_response_at, acknowledged_at, ack_due_at);
+create index requests_closed_idx on requests (tenant_id, closed_at, service_id, channel,
+    commune_tenant_id, processing_us);
+create index requests_pending_idx on requests (tenant_id, submitted_at, deemed_decision_on,
+    service_id, channel, commune_tenant_id) where phase <> 'closed';
 
 create table public_stats (
     tenant_id  blob primary key references tenants (id),
@@ -32,5 +38,6 @@ create table request_periods (
     ended_at   integer,
     primary key (request_id, seq)
 );
-create index request_periods_pending_idx on request_periods (tenant_id, started_at)
+-- The pending periods still running at a moment: those ending after it, or not ended.
+create index request_periods_ending_idx on request_periods (tenant_id, ended_at)
     where phase <> 'closed';

@@ -279,7 +279,12 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
             (commune, commune_service, "QM", None)
         };
         let submitted = now - Duration::seconds(rng.below(2 * 365 * 86_400) as i64);
-        let status = *rng.pick(&statuses);
+        // Old requests are mostly decided: a real backlog is weeks of work, not years.
+        let status = if (now - submitted).whole_days() > 90 && rng.below(100) < 96 {
+            *rng.pick(&["accepted", "rejected", "closed", "closed"])
+        } else {
+            *rng.pick(&statuses)
+        };
         let (citizen, citizen_name) = rng.pick(&citizen_ids).clone();
         let text = format!("{} {} {}", rng.pick(WORDS), rng.pick(WORDS), rng.pick(WORDS));
         let mut answers = Answers::new();

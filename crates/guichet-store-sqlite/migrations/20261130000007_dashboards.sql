@@ -39,5 +39,5 @@ create table request_periods (
     primary key (request_id, seq)
 );
 -- The pending periods still running at a moment: those ending after it, or not ended.
-create index request_periods_ending_idx on request_periods (tenant_id, ended_at)
-    where phase <> 'closed';
+create index request_periods_ending_idx on request_periods (tenant_id, ended_at, started_at,
+    request_id) where phase <> 'closed';

@@ -511,10 +511,24 @@ impl RequestStore for PgStore {
         let sql = format!(
             "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
              citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by seq",
-            if citizen_view { "and citizen_visible" } else { "" }
+            // Views are traced but are not part of the timeline: a busy request gathers
+            // thousands of them, which only the history export reads.
+            if citizen_view { "and citizen_visible" } else { "and kind <> 'viewed'" }
         );
         let rows =
             sqlx::query(&sql).bind(id.as_uuid()).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(read_event).collect()
+    }
+
+    async fn list_request_history(&self, id: RequestId) -> StoreResult<Vec<Event>> {
+        let rows = sqlx::query(
+            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 order by seq",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
         rows.iter().map(read_event).collect()
     }
 

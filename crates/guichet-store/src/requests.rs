@@ -291,12 +291,16 @@ pub trait RequestStore {
         citizen: CitizenId,
     ) -> StoreResult<Option<RequestRecord>>;
 
-    /// A request's events in order; `citizen_view` keeps only those the citizen may see.
+    /// A request's timeline in order: every event but the traced views, or with
+    /// `citizen_view` only those the citizen may see.
     async fn list_request_events(
         &self,
         id: RequestId,
         citizen_view: bool,
     ) -> StoreResult<Vec<Event>>;
+
+    /// A request's whole history in order, views included (the history export).
+    async fn list_request_history(&self, id: RequestId) -> StoreResult<Vec<Event>>;
 
     /// A request's documents in order.
     async fn list_request_documents(&self, id: RequestId) -> StoreResult<Vec<Document>>;

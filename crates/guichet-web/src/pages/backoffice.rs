@@ -1523,7 +1523,7 @@ pub(crate) async fn history_csv(
     let mut out = String::from(
         "\u{feff}Date;Événement;Auteur;Canal;Visible par l'usager;Détail;Empreinte\r\n",
     );
-    for e in state.store.list_request_events(l.request.id, false).await? {
+    for e in state.store.list_request_history(l.request.id).await? {
         let who = match e.event.actor_kind {
             ActorKind::Citizen => "Usager".to_owned(),
             ActorKind::System => "Guichet".to_owned(),

@@ -227,6 +227,13 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         let acks = s.acknowledgements(&q).await.unwrap();
         assert_eq!((acks.due, acks.in_time), (6, 4), "{backend}");
 
+        // Views are traced in the history but left out of the timeline.
+        s.record(&SubmissionRecords { events: vec![event(w.a, r1, h(t1, 100), "viewed", true, false, serde_json::json!({}))], ..Default::default() }).await.unwrap();
+        let timeline = s.list_request_events(r1, false).await.unwrap();
+        let history = s.list_request_history(r1).await.unwrap();
+        assert!(timeline.iter().all(|e| e.event.kind != "viewed"), "{backend}");
+        assert_eq!(history.len(), timeline.len() + 1, "{backend}");
+
         // The figures kept on the requests are exactly what their events say.
         let report = guichet::stats::verify(s.as_ref(), false).await.unwrap();
         assert_eq!(report.checked, 7, "{backend}");

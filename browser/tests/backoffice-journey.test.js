@@ -200,8 +200,11 @@ test('on a desktop: the administrator enrols TOTP, finds, answers and accepts a 
     assert.equal((await status.innerText()).trim(), 'En cours d\'instruction');
     assert.equal(await actionForm(agent, 'Prendre en charge').count(), 0, 'no longer offered');
 
-    // Reply to the citizen.
-    await agent.getByRole('textbox', { name: /^Réponse \(envoyée par courriel/ }).fill(reply);
+    // Reply to the citizen, by e-mail (the default for a request made online by a citizen with
+    // an address).
+    const channel = agent.getByRole('group', { name: 'Canal de la réponse' });
+    assert.ok(await channel.getByRole('radio', { name: /^Courriel/ }).isChecked(), 'e-mail is the default channel');
+    await agent.getByRole('textbox', { name: /^Réponse \(visible aussi dans l'espace de l'usager\)/ }).fill(reply);
     response = await navigation(agent, () => agent.getByRole('button', { name: 'Envoyer la réponse' }).click());
     assert.equal(response.status(), 200);
     const timeline = agent.locator('ol.agent-timeline > li');

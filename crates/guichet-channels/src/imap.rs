@@ -29,7 +29,15 @@ pub struct ImapAccount {
 
 impl fmt::Debug for ImapAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}@{}:{}/{}", if self.tls { "imaps" } else { "imap" }, self.user, self.host, self.port, self.folder)
+        write!(
+            f,
+            "{}://{}@{}:{}/{}",
+            if self.tls { "imaps" } else { "imap" },
+            self.user,
+            self.host,
+            self.port,
+            self.folder
+        )
     }
 }
 
@@ -59,11 +67,13 @@ impl ImapAccount {
         } else if let Some(r) = url.strip_prefix("imap://") {
             (false, r)
         } else {
-            return Err(ImapError::Config("l'adresse doit commencer par imap:// ou imaps://".into()));
+            return Err(ImapError::Config(
+                "l'adresse doit commencer par imap:// ou imaps://".into(),
+            ));
         };
-        let (user, rest) = rest
-            .rsplit_once('@')
-            .ok_or_else(|| ImapError::Config("indiquez l'identifiant : imap://identifiant@serveur".into()))?;
+        let (user, rest) = rest.rsplit_once('@').ok_or_else(|| {
+            ImapError::Config("indiquez l'identifiant : imap://identifiant@serveur".into())
+        })?;
         let (hostport, folder) = rest.split_once('/').unwrap_or((rest, "INBOX"));
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) => (
@@ -134,10 +144,11 @@ fn protocol(e: async_imap::error::Error) -> ImapError {
 /// Connects, logs in and selects the account's folder (30 s timeout on each step).
 pub async fn connect(account: &ImapAccount) -> Result<ImapSession, ImapError> {
     let timeout = std::time::Duration::from_secs(30);
-    let tcp = tokio::time::timeout(timeout, TcpStream::connect((account.host.as_str(), account.port)))
-        .await
-        .map_err(|_| ImapError::Io("délai dépassé".into()))?
-        .map_err(io)?;
+    let tcp =
+        tokio::time::timeout(timeout, TcpStream::connect((account.host.as_str(), account.port)))
+            .await
+            .map_err(|_| ImapError::Io("délai dépassé".into()))?
+            .map_err(io)?;
     let stream: Box<dyn Io> = if account.tls {
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -196,10 +207,17 @@ impl ImapSession {
             .unwrap_or_else(|_| Err(ImapError::Io("délai dépassé".into())))
     }
 
-    async fn fetch_inner(&mut self, uid: u32, max_bytes: u32) -> Result<Option<Fetched>, ImapError> {
+    async fn fetch_inner(
+        &mut self,
+        uid: u32,
+        max_bytes: u32,
+    ) -> Result<Option<Fetched>, ImapError> {
         let size = {
-            let mut stream =
-                self.session.uid_fetch(uid.to_string(), "(UID RFC822.SIZE)").await.map_err(protocol)?;
+            let mut stream = self
+                .session
+                .uid_fetch(uid.to_string(), "(UID RFC822.SIZE)")
+                .await
+                .map_err(protocol)?;
             let mut size = None;
             while let Some(item) = stream.next().await {
                 let f = item.map_err(protocol)?;
@@ -225,7 +243,8 @@ impl ImapSession {
 
     /// Logs out politely (errors ignored: the connection is dropped anyway).
     pub async fn logout(mut self) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.session.logout()).await;
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), self.session.logout()).await;
     }
 }
 
@@ -235,7 +254,8 @@ mod tests {
 
     #[test]
     fn urls_are_read_and_passwords_never_printed() {
-        let a = ImapAccount::from_url("imaps://mairie%40lys.fr@mail.lys.fr/Demandes", "s3cret").unwrap();
+        let a = ImapAccount::from_url("imaps://mairie%40lys.fr@mail.lys.fr/Demandes", "s3cret")
+            .unwrap();
         assert_eq!((a.host.as_str(), a.port, a.tls), ("mail.lys.fr", 993, true));
         assert_eq!((a.user.as_str(), a.folder.as_str()), ("mairie@lys.fr", "Demandes"));
         assert!(!format!("{a:?}").contains("s3cret"));

@@ -114,7 +114,8 @@ pub fn parse(raw: &[u8], our_domain: &str) -> Result<InboundEmail, ParseFailure>
     }
     let from = message.from().and_then(|a| a.first());
     let from_address = from.and_then(|a| a.address()).map(|a| clean(a).trim().to_ascii_lowercase());
-    let from_name = from.and_then(|a| a.name()).map(|n| clean(n).trim().to_owned()).filter(|n| !n.is_empty());
+    let from_name =
+        from.and_then(|a| a.name()).map(|n| clean(n).trim().to_owned()).filter(|n| !n.is_empty());
     let mut recipients = Vec::new();
     for list in [message.to(), message.cc()].into_iter().flatten() {
         for a in list.iter() {
@@ -172,7 +173,8 @@ pub fn parse(raw: &[u8], our_domain: &str) -> Result<InboundEmail, ParseFailure>
         .subject()
         .map(|s| s.chars().filter(|c| !c.is_control()).take(500).collect())
         .unwrap_or_default();
-    let message_id = message.message_id().map(|m| clean(&strip_angles(m))).filter(|m| !m.is_empty());
+    let message_id =
+        message.message_id().map(|m| clean(&strip_angles(m))).filter(|m| !m.is_empty());
 
     let mut bounced_ids = Vec::new();
     let automatic = classify(&message, from_address.as_deref(), our_domain, &mut bounced_ids);
@@ -205,13 +207,13 @@ fn classify(
     {
         return Some(Automatic::Loop);
     }
-    let is_report = message
-        .content_type()
-        .is_some_and(|c| c.ctype().eq_ignore_ascii_case("multipart") && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+    let is_report = message.content_type().is_some_and(|c| {
+        c.ctype().eq_ignore_ascii_case("multipart")
+            && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
     let local = from.and_then(|f| f.split('@').next()).unwrap_or("");
-    let null_sender = message
-        .header_raw("Return-Path")
-        .is_some_and(|r| r.trim() == "<>" || r.trim().is_empty());
+    let null_sender =
+        message.header_raw("Return-Path").is_some_and(|r| r.trim() == "<>" || r.trim().is_empty());
     if is_report
         || local.eq_ignore_ascii_case("mailer-daemon")
         || local.eq_ignore_ascii_case("postmaster")
@@ -234,7 +236,12 @@ fn classify(
     if header_text(message, "Auto-Submitted").is_some_and(|v| v != "no")
         || message.header_raw("X-Autoreply").is_some()
         || message.header_raw("X-Autorespond").is_some()
-        || header_text(message, "X-Auto-Response-Suppress").is_some_and(|v| v.contains("all") && message.subject().is_some_and(|s| s.to_ascii_lowercase().starts_with("automatic reply")))
+        || header_text(message, "X-Auto-Response-Suppress").is_some_and(|v| {
+            v.contains("all")
+                && message
+                    .subject()
+                    .is_some_and(|s| s.to_ascii_lowercase().starts_with("automatic reply"))
+        })
         || header_text(message, "Precedence").is_some_and(|p| p == "auto_reply")
     {
         return Some(Automatic::AutoReply);
@@ -258,7 +265,8 @@ pub fn split_quoted(text: &str) -> (String, String) {
     for (i, line) in lines.iter().enumerate() {
         let l = line.trim();
         let lower = l.to_lowercase();
-        let attribution = (lower.starts_with("le ") && (lower.ends_with("a écrit :") || lower.ends_with("a écrit:")))
+        let attribution = (lower.starts_with("le ")
+            && (lower.ends_with("a écrit :") || lower.ends_with("a écrit:")))
             || (lower.starts_with("on ") && lower.ends_with("wrote:"));
         let outlook = lower.starts_with("-----message d'origine-----")
             || lower.starts_with("-----original message-----")
@@ -279,7 +287,9 @@ pub fn split_quoted(text: &str) -> (String, String) {
     }
     match cut {
         Some(0) | None => (text.trim().to_owned(), String::new()),
-        Some(i) => (lines[..i].join("\n").trim().to_owned(), lines[i..].join("\n").trim().to_owned()),
+        Some(i) => {
+            (lines[..i].join("\n").trim().to_owned(), lines[i..].join("\n").trim().to_owned())
+        }
     }
 }
 
@@ -368,7 +378,12 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for raw in [&b""[..], b"\x00\x01\x02", b"no header at all", b"Content-Type: multipart/mixed; boundary=\"\r\n\r\n--\r\n--"] {
+        for raw in [
+            &b""[..],
+            b"\x00\x01\x02",
+            b"no header at all",
+            b"Content-Type: multipart/mixed; boundary=\"\r\n\r\n--\r\n--",
+        ] {
             let _ = parse(raw, "guichet.test");
         }
     }

@@ -140,10 +140,13 @@ impl Writer {
     fn text(&mut self, font: Font, size: f32, x: f32, y: f32, text: &str) {
         let Some(content) = self.pages.last_mut() else { return };
         content.begin_text();
-        content.set_font(Name(match font {
-            Font::Regular => b"F1",
-            Font::Bold => b"F2",
-        }), size);
+        content.set_font(
+            Name(match font {
+                Font::Regular => b"F1",
+                Font::Bold => b"F2",
+            }),
+            size,
+        );
         content.next_line(x, y);
         content.show(Str(&winansi(text)));
         content.end_text();
@@ -208,7 +211,13 @@ pub fn render_pdf(letter: &Letter) -> Vec<u8> {
         y -= 14.0;
     }
     let date_w = width(&letter.place_and_date, BODY_SIZE);
-    w.text(Font::Regular, BODY_SIZE, PAGE_W - MARGIN - date_w, PAGE_H - 270.0, &letter.place_and_date);
+    w.text(
+        Font::Regular,
+        BODY_SIZE,
+        PAGE_W - MARGIN - date_w,
+        PAGE_H - 270.0,
+        &letter.place_and_date,
+    );
     w.y = PAGE_H - 300.0;
     w.line(Font::Regular, &format!("Référence : {}", letter.reference));
     w.line(Font::Regular, &format!("Code courrier : {}", letter.code));
@@ -239,8 +248,7 @@ pub fn render_pdf(letter: &Letter) -> Vec<u8> {
     let bold = Ref::new(4);
     let info = Ref::new(5);
     let first_page = 10;
-    let pages: Vec<Ref> =
-        (0..w.pages.len()).map(|i| Ref::new(first_page + 2 * i as i32)).collect();
+    let pages: Vec<Ref> = (0..w.pages.len()).map(|i| Ref::new(first_page + 2 * i as i32)).collect();
     pdf.catalog(catalog).pages(tree).lang(TextStr("fr"));
     pdf.pages(tree).kids(pages.iter().copied()).count(pages.len() as i32);
     pdf.document_info(info)
@@ -257,8 +265,12 @@ pub fn render_pdf(letter: &Letter) -> Vec<u8> {
         drop(page);
         pdf.stream(content_ref, &content.finish());
     }
-    pdf.type1_font(regular).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
-    pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.type1_font(regular)
+        .base_font(Name(b"Helvetica"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.type1_font(bold)
+        .base_font(Name(b"Helvetica-Bold"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
     pdf.finish()
 }
 
@@ -284,8 +296,16 @@ mod tests {
     #[test]
     fn a_long_letter_gets_several_pages() {
         let letter = Letter {
-            sender: vec!["Mairie de Lys".into(), "1 place de la Mairie".into(), "59390 Lys-lez-Lannoy".into()],
-            recipient: vec!["Jeanne Martin".into(), "3 rue des Lilas".into(), "59390 Lys-lez-Lannoy".into()],
+            sender: vec![
+                "Mairie de Lys".into(),
+                "1 place de la Mairie".into(),
+                "59390 Lys-lez-Lannoy".into(),
+            ],
+            recipient: vec![
+                "Jeanne Martin".into(),
+                "3 rue des Lilas".into(),
+                "59390 Lys-lez-Lannoy".into(),
+            ],
             place_and_date: "Lys-lez-Lannoy, le 30 novembre 2026".into(),
             reference: "EC-2026-000001".into(),
             code: "K7M-4QX-2BZ".into(),

@@ -75,8 +75,7 @@ pub fn build_message(email: &OutgoingEmail) -> Result<Message, MailError> {
         .from(from)
         .to(to)
         .subject(email.subject.clone())
-        .message_id(Some(format!("<{}>", email.message_id)))
-;
+        .message_id(Some(format!("<{}>", email.message_id)));
     // Notifications are automatic (RFC 3834: no vacation reply to them); an agent's answer
     // is written by a person and must not be marked so.
     if email.automatic {

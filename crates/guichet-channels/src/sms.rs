@@ -127,10 +127,11 @@ impl Kannel {
             .url_for(sms)
             .parse()
             .map_err(|e| SmsError::Rejected(format!("URL sendsms invalide : {e}")))?;
-        let response = tokio::time::timeout(std::time::Duration::from_secs(30), self.client.get(uri))
-            .await
-            .map_err(|_| SmsError::Transport("délai dépassé".into()))?
-            .map_err(|e| SmsError::Transport(e.to_string()))?;
+        let response =
+            tokio::time::timeout(std::time::Duration::from_secs(30), self.client.get(uri))
+                .await
+                .map_err(|_| SmsError::Transport("délai dépassé".into()))?
+                .map_err(|e| SmsError::Transport(e.to_string()))?;
         let status = response.status();
         let body = response
             .into_body()
@@ -171,14 +172,22 @@ mod tests {
             from: Some("38100".into()),
             dlr_url: Some("http://127.0.0.1:8080/api/v1/sms/dlr?token=t".into()),
         });
-        let url = k.url_for(&OutgoingSms { id: "abc".into(), to: "+33612345678".into(), text: "Réponse œ".into() });
+        let url = k.url_for(&OutgoingSms {
+            id: "abc".into(),
+            to: "+33612345678".into(),
+            text: "Réponse œ".into(),
+        });
         assert!(url.contains("password=p%26w"));
         assert!(url.contains("to=%2B33612345678"));
         assert!(url.contains("coding=2"));
         assert!(url.contains("text=R%C3%A9ponse%20%C5%93"));
         assert!(url.contains("dlr-url=http%3A%2F%2F127.0.0.1%3A8080%2Fapi%2Fv1%2Fsms%2Fdlr%3Ftoken%3Dt%26id%3Dabc%26status%3D%25d"));
         assert!(!format!("{k:?}").contains("p&w"));
-        let url = k.url_for(&OutgoingSms { id: "x".into(), to: "+33612345678".into(), text: "Réponse".into() });
+        let url = k.url_for(&OutgoingSms {
+            id: "x".into(),
+            to: "+33612345678".into(),
+            text: "Réponse".into(),
+        });
         assert!(url.contains("coding=0"));
     }
 

@@ -200,7 +200,10 @@ mod tests {
             find_reference("Re: Votre demande EC-2026-000123 : reçue").as_deref(),
             Some("EC-2026-000123")
         );
-        assert_eq!(find_reference("RE: TR: [SIG-2027-1234567]").as_deref(), Some("SIG-2027-1234567"));
+        assert_eq!(
+            find_reference("RE: TR: [SIG-2027-1234567]").as_deref(),
+            Some("SIG-2027-1234567")
+        );
         assert_eq!(find_reference("dossier ec-2026-000123"), None);
         assert_eq!(find_reference("XEC-2026-00012"), None);
         assert_eq!(find_reference("Bonjour"), None);

@@ -20,8 +20,8 @@ mod stats;
 
 pub use email::SendEmail;
 pub use housekeeping::{PurgeJobs, PurgeSessions};
-pub use sms::SendSms;
 pub use runner::{Outcome, Registry, Runner, RunnerConfig};
+pub use sms::SendSms;
 pub use stats::JobStats;
 
 use async_trait::async_trait;

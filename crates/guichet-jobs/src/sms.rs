@@ -39,8 +39,11 @@ impl JobHandler for SendSms {
             tracing::error!(sms.id = %id, "no SMS gateway configured: message not sent");
             return Ok(());
         };
-        let outgoing =
-            OutgoingSms { id: id.to_string(), to: stored.sms.to.clone(), text: stored.sms.body.clone() };
+        let outgoing = OutgoingSms {
+            id: id.to_string(),
+            to: stored.sms.to.clone(),
+            text: stored.sms.body.clone(),
+        };
         match gateway.send(&outgoing).await {
             Ok(()) => {
                 ctx.store.mark_sms(id, "sent", None, ctx.now).await?;

@@ -389,12 +389,13 @@ impl ChannelStore for PgStore {
     }
 
     async fn find_citizen_by_phone(&self, phone: &str) -> StoreResult<Option<CitizenId>> {
-        let found: Option<Uuid> =
-            sqlx::query_scalar("select id from citizens where phone = $1 order by created_at limit 1")
-                .bind(phone)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let found: Option<Uuid> = sqlx::query_scalar(
+            "select id from citizens where phone = $1 order by created_at limit 1",
+        )
+        .bind(phone)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(found.map(CitizenId::from_uuid))
     }
 
@@ -449,14 +450,18 @@ impl ChannelStore for PgStore {
         let sql = format!(
             "select {INBOUND_COLUMNS} from {INBOUND_FROM} where m.request_id = $1 order by m.received_at, m.id"
         );
-        let rows =
-            sqlx::query(&sql).bind(request.as_uuid()).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query(&sql)
+            .bind(request.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(read_inbound).collect()
     }
 
     async fn get_request(&self, id: RequestId) -> StoreResult<RequestRecord> {
         let sql = format!("select {REQUEST_COLUMNS} from requests where id = $1");
-        let row = sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row =
+            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.pool).await.map_err(map_err)?;
         read_request(&row)
     }
 
@@ -494,8 +499,11 @@ impl ChannelStore for PgStore {
         let sql = format!(
             "select {SMS_COLUMNS} from outbox_sms where request_id = $1 order by created_at, id"
         );
-        let rows =
-            sqlx::query(&sql).bind(request.as_uuid()).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query(&sql)
+            .bind(request.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(read_sms).collect()
     }
 

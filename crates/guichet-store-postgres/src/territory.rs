@@ -147,7 +147,9 @@ impl TerritoryStore for PgStore {
             q.execute(&mut *tx).await.map_err(map_err)?;
             // One phase period each, from submission (a generated history has no events).
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, 0, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+                .map(|i| {
+                    format!("(${}, 0, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4)
+                })
                 .collect();
             let sql = format!(
                 "insert into request_periods (request_id, seq, tenant_id, phase, started_at) values {}",

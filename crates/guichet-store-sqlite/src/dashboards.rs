@@ -6,8 +6,8 @@ use guichet_domain::request::{ActorKind, Channel};
 use guichet_domain::workflow::Phase;
 use guichet_domain::{RequestId, ServiceId, TenantId};
 use guichet_store::{
-    Acknowledgements, Backlog, DashboardQuery, DashboardStore, NewEvent, Percentiles,
-    PublicStats, StoreError, StoreResult, SubmissionRecords, VolumeCount,
+    Acknowledgements, Backlog, DashboardQuery, DashboardStore, NewEvent, Percentiles, PublicStats,
+    StoreError, StoreResult, SubmissionRecords, VolumeCount,
 };
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
@@ -101,12 +101,14 @@ pub(crate) async fn change_period(
     if from == to {
         return Ok(());
     }
-    sqlx::query("update request_periods set ended_at = $2 where request_id = $1 and ended_at is null")
-        .bind(request.as_uuid())
-        .bind(to_us(at))
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+    sqlx::query(
+        "update request_periods set ended_at = $2 where request_id = $1 and ended_at is null",
+    )
+    .bind(request.as_uuid())
+    .bind(to_us(at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
     sqlx::query(
         "insert into request_periods (request_id, seq, tenant_id, phase, started_at) \
          select $1, coalesce(max(p.seq), -1) + 1, r.tenant_id, $2, $3 from requests r \
@@ -137,7 +139,8 @@ pub(crate) async fn apply_event_timings(
                 TimingEvent::Response => "first_response_at",
                 _ => continue,
             };
-            let sql = format!("update requests set {column} = coalesce({column}, $2) where id = $1");
+            let sql =
+                format!("update requests set {column} = coalesce({column}, $2) where id = $1");
             sqlx::query(&sql)
                 .bind(request.as_uuid())
                 .bind(to_us(e.at))

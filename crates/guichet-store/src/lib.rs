@@ -38,7 +38,8 @@ pub use channels::{
     NewSms, OutboxSms, SEND_SMS_JOB,
 };
 pub use dashboards::{
-    Acknowledgements, Backlog, DashboardQuery, DashboardStore, Percentiles, PublicStats, VolumeCount,
+    Acknowledgements, Backlog, DashboardQuery, DashboardStore, Percentiles, PublicStats,
+    VolumeCount,
 };
 pub use jobs::{Job, JobCounts, JobStore, NewJob};
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore, SEND_EMAIL_JOB};

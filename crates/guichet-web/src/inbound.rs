@@ -191,7 +191,12 @@ pub async fn ingest_email(
         if let Some(p) = &position {
             state
                 .store
-                .set_endpoint_status(endpoint.id, Some((p.uid_validity, p.uid)), None, OffsetDateTime::now_utc())
+                .set_endpoint_status(
+                    endpoint.id,
+                    Some((p.uid_validity, p.uid)),
+                    None,
+                    OffsetDateTime::now_utc(),
+                )
                 .await?;
         }
         return Ok(Outcome::Duplicate);
@@ -211,7 +216,8 @@ pub async fn ingest_email(
                     size / 1024 / 1024,
                     MAX_EMAIL_BYTES / 1024 / 1024
                 ),
-                None => "message illisible (structure MIME invalide) : l'original est conservé".to_owned(),
+                None => "message illisible (structure MIME invalide) : l'original est conservé"
+                    .to_owned(),
             };
             if let Ok(mail) = &parsed {
                 m.sender = mail.from_address.clone().unwrap_or_default();
@@ -337,8 +343,7 @@ pub async fn ingest_email(
     if let Some(id) = &mail.message_id {
         references.push(id.clone());
     }
-    let files_json: Vec<_> =
-        m.files.iter().map(|f| json!({"id": f.id, "name": f.name})).collect();
+    let files_json: Vec<_> = m.files.iter().map(|f| json!({"id": f.id, "name": f.name})).collect();
     let citizen_actor = (ActorKind::Citizen, m.citizen_id.map(|c| c.as_uuid()));
     let name = if m.sender_name.is_empty() { m.sender.clone() } else { m.sender_name.clone() };
 
@@ -411,7 +416,8 @@ pub async fn ingest_email(
             let reference = format!("C-{}", &short[short.len() - 8..].to_uppercase());
             let area = ack::area_of(&[&handler]);
             let dates = LegalDates { regime: guichet_domain::Regime::None, deemed: None };
-            let subject = if m.subject.is_empty() { "(sans objet)".to_owned() } else { m.subject.clone() };
+            let subject =
+                if m.subject.is_empty() { "(sans objet)".to_owned() } else { m.subject.clone() };
             let a = Ack {
                 kind: AckKind::Contact,
                 reference: &reference,
@@ -472,7 +478,9 @@ pub async fn ingest_sms(
     text: &str,
     external_id: &str,
 ) -> Result<Outcome, AppError> {
-    let from = Phone::parse(from).map(|p| p.as_str().to_owned()).unwrap_or_else(|_| from.trim().to_owned());
+    let from = Phone::parse(from)
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|_| from.trim().to_owned());
     let key = if external_id.trim().is_empty() {
         // Kannel always sends its id; without one, the content and minute stand in.
         let minute = OffsetDateTime::now_utc().unix_timestamp() / 60;
@@ -575,14 +583,20 @@ pub async fn fetch_mailbox_at_most(
                 break;
             }
         };
-        let position = ImapPosition { endpoint_id: endpoint.id, uid_validity: validity, uid: i64::from(uid) };
+        let position =
+            ImapPosition { endpoint_id: endpoint.id, uid_validity: validity, uid: i64::from(uid) };
         let oversized = fetched.truncated.then_some(fetched.size);
-        if let Err(e) = ingest_email(state, endpoint, &fetched.bytes, oversized, Some(position)).await {
+        if let Err(e) =
+            ingest_email(state, endpoint, &fetched.bytes, oversized, Some(position)).await
+        {
             // A message that cannot be stored (whatever in it the database refuses) is set
             // aside with the reason rather than blocking the mailbox forever; if even that
             // fails, the database itself is in trouble: stop and retry later.
             tracing::error!(endpoint = %endpoint.address, uid, error = %e, "message could not be stored");
-            if let Err(e2) = set_aside_unstorable(state, endpoint, &fetched.bytes, position, &e.to_string()).await {
+            if let Err(e2) =
+                set_aside_unstorable(state, endpoint, &fetched.bytes, position, &e.to_string())
+                    .await
+            {
                 error = Some(format!("enregistrement impossible : {e2}"));
                 break;
             }
@@ -651,8 +665,12 @@ impl JobHandler for FetchMail {
             }
             match fetch_mailbox(&self.state, &endpoint).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(endpoint = %endpoint.address, messages = n, "mailbox fetched"),
-                Err(e) => tracing::error!(endpoint = %endpoint.address, error = %e, "mailbox fetch stopped"),
+                Ok(n) => {
+                    tracing::info!(endpoint = %endpoint.address, messages = n, "mailbox fetched")
+                }
+                Err(e) => {
+                    tracing::error!(endpoint = %endpoint.address, error = %e, "mailbox fetch stopped")
+                }
             }
         }
         Ok(())

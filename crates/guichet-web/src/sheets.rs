@@ -247,9 +247,14 @@ pub fn xlsx(sheet: &str, header: &[&str], rows: &[Vec<Cell>]) -> Vec<u8> {
 pub fn csv(header: &[&str], rows: &[Vec<Cell>]) -> String {
     let field = |s: &str| {
         let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
-        if s.contains([';', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+        if s.contains([';', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s
+        }
     };
-    let mut out = format!("\u{feff}{}\r\n", header.iter().map(|h| field(h)).collect::<Vec<_>>().join(";"));
+    let mut out =
+        format!("\u{feff}{}\r\n", header.iter().map(|h| field(h)).collect::<Vec<_>>().join(";"));
     for r in rows {
         let cells: Vec<String> = r
             .iter()

@@ -514,10 +514,28 @@ async fn load_channels(
         .await?;
     let now = time::OffsetDateTime::now_utc();
     let samples = [
-        (Channel::Email, Some(email.id), "lea.bernard@exemple.fr", "Léa Bernard", "Bruit la nuit rue des Tilleuls", "Bonjour,\ndepuis une semaine, un chantier démarre à 5 h du matin rue des Tilleuls. Est-ce autorisé ?\nMerci,\nLéa Bernard", Some("demo-contact-1@exemple.fr")),
-        (Channel::Courrier, None, "M. Paul Roux, 4 chemin du Moulin, Saint-Aubin-sur-Lys", "M. Paul Roux", "Demande de banc public", "Courrier manuscrit demandant l'installation d'un banc près de l'arrêt de bus de l'école.", None),
+        (
+            Channel::Email,
+            Some(email.id),
+            "lea.bernard@exemple.fr",
+            "Léa Bernard",
+            "Bruit la nuit rue des Tilleuls",
+            "Bonjour,\ndepuis une semaine, un chantier démarre à 5 h du matin rue des Tilleuls. Est-ce autorisé ?\nMerci,\nLéa Bernard",
+            Some("demo-contact-1@exemple.fr"),
+        ),
+        (
+            Channel::Courrier,
+            None,
+            "M. Paul Roux, 4 chemin du Moulin, Saint-Aubin-sur-Lys",
+            "M. Paul Roux",
+            "Demande de banc public",
+            "Courrier manuscrit demandant l'installation d'un banc près de l'arrêt de bus de l'école.",
+            None,
+        ),
     ];
-    for (i, (channel, endpoint, sender, name, subject, body, message_id)) in samples.into_iter().enumerate() {
+    for (i, (channel, endpoint, sender, name, subject, body, message_id)) in
+        samples.into_iter().enumerate()
+    {
         let m = NewInbound {
             id: uuid::Uuid::now_v7(),
             tenant_id: commune.id,

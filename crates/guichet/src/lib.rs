@@ -5,8 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
-pub mod stats;
 pub mod config;
 pub mod demo;
 pub mod generate;
 pub mod run;
+pub mod stats;

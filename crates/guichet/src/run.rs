@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use guichet_channels::{FileMailer, Mailer, SmtpMailer};
 use guichet_channels::sms::{Kannel, KannelConfig};
-use guichet_jobs::{
-    PurgeJobs, PurgeSessions, Registry, Runner, RunnerConfig, SendEmail, SendSms,
-};
-use guichet_web::inbound::FetchMail;
+use guichet_channels::{FileMailer, Mailer, SmtpMailer};
+use guichet_jobs::{PurgeJobs, PurgeSessions, Registry, Runner, RunnerConfig, SendEmail, SendSms};
 use guichet_store::{ImportOutcome, Store};
 use guichet_store_postgres::{PgOptions, PgStore};
 use guichet_store_sqlite::{SqliteOptions, SqliteStore};
+use guichet_web::inbound::FetchMail;
 use guichet_web::{AppState, WebConfig};
 use tokio::sync::watch;
 
@@ -121,7 +119,10 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
             report.checked, report.without_events
         );
         for d in report.drifted.iter().take(20) {
-            println!("écart : demande {} ({:?} enregistré, {:?} d'après les événements)", d.request, d.stored, d.replayed);
+            println!(
+                "écart : demande {} ({:?} enregistré, {:?} d'après les événements)",
+                d.request, d.stored, d.replayed
+            );
         }
         if report.drifted.is_empty() {
             println!("les chiffres des tableaux de bord sont conformes aux événements");
@@ -201,7 +202,11 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
                 .unwrap_or_default(),
             from: settings.channels.sms_sender.clone(),
             dlr_url: web.inbound_token.as_ref().map(|t| {
-                format!("{}/api/v1/sms/dlr?token={}", web.base_url, guichet_channels::sms::query_encode(t))
+                format!(
+                    "{}/api/v1/sms/dlr?token={}",
+                    web.base_url,
+                    guichet_channels::sms::query_encode(t)
+                )
             }),
         })
     });
@@ -214,7 +219,9 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
         )
         .every(time::Duration::hours(1), PurgeSessions)
         .every(
-            time::Duration::seconds(i64::try_from(settings.channels.imap_poll_seconds).unwrap_or(60)),
+            time::Duration::seconds(
+                i64::try_from(settings.channels.imap_poll_seconds).unwrap_or(60),
+            ),
             FetchMail { state: fetch_state },
         )
         .with(SendEmail { mailer, from: settings.email.from.clone() })

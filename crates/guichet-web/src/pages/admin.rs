@@ -393,7 +393,10 @@ pub(crate) async fn add_endpoint(
     let (imap_url, imap_password) = match kind {
         "email" => {
             if Email::parse(&address).is_err() {
-                return refuse("« Adresse fonctionnelle » : indiquez une adresse électronique valide.").await;
+                return refuse(
+                    "« Adresse fonctionnelle » : indiquez une adresse électronique valide.",
+                )
+                .await;
             }
             match form.get("imap").trim() {
                 "" => (None, None),
@@ -403,7 +406,10 @@ pub(crate) async fn add_endpoint(
                         return refuse(&format!("« Serveur IMAP » : {e}.")).await;
                     }
                     if password.is_empty() {
-                        return refuse("« Mot de passe IMAP » : indiquez le mot de passe de la boîte.").await;
+                        return refuse(
+                            "« Mot de passe IMAP » : indiquez le mot de passe de la boîte.",
+                        )
+                        .await;
                     }
                     (Some(url.to_owned()), Some(password.to_owned()))
                 }
@@ -413,7 +419,10 @@ pub(crate) async fn add_endpoint(
             let ok = (3..=16).contains(&address.len())
                 && address.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit());
             if !ok {
-                return refuse("« Numéro SMS » : un numéro court (38100) ou international (+33612345678).").await;
+                return refuse(
+                    "« Numéro SMS » : un numéro court (38100) ou international (+33612345678).",
+                )
+                .await;
             }
             (None, None)
         }
@@ -469,7 +478,15 @@ pub(crate) async fn public_stats(
     let enabled = match form.get("publier") {
         "oui" => true,
         "non" => false,
-        _ => return page(&state, &visitor, &agent, Some("« Publier les délais de traitement » : choisissez oui ou non.".into())).await,
+        _ => {
+            return page(
+                &state,
+                &visitor,
+                &agent,
+                Some("« Publier les délais de traitement » : choisissez oui ou non.".into()),
+            )
+            .await;
+        }
     };
     let reason = form.get("motif").trim().to_owned();
     if !enabled && (reason.is_empty() || reason.chars().count() > 500) {

@@ -25,7 +25,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn authorised(state: &AppState, presented: Option<&str>) -> Result<(), AppError> {
     match (&state.config.inbound_token, presented) {
-        (Some(expected), Some(given)) if constant_time_eq(expected.as_bytes(), given.as_bytes()) => Ok(()),
+        (Some(expected), Some(given))
+            if constant_time_eq(expected.as_bytes(), given.as_bytes()) =>
+        {
+            Ok(())
+        }
         // Without a configured token the endpoints do not exist.
         (None, _) => Err(AppError::NotFound),
         _ => Err(AppError::Forbidden("Jeton d'accès absent ou invalide.".into())),
@@ -93,7 +97,8 @@ fn decode_bytes(s: &str) -> Vec<u8> {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 3;
@@ -142,14 +147,17 @@ pub(crate) async fn sms(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
     let params = raw_params(query.as_deref().unwrap_or(""));
-    let text_of = |k: &str| params.get(k).map(|v| String::from_utf8_lossy(v).trim().to_owned()).unwrap_or_default();
+    let text_of = |k: &str| {
+        params.get(k).map(|v| String::from_utf8_lossy(v).trim().to_owned()).unwrap_or_default()
+    };
     authorised(&state, Some(&text_of("token")))?;
     let to = text_of("to");
     let from = text_of("from");
     if from.is_empty() || to.is_empty() {
         return Err(AppError::BadRequest("« from » et « to » sont obligatoires.".into()));
     }
-    let text = decode_sms_text(params.get("text").map_or(&[][..], Vec::as_slice), &text_of("charset"));
+    let text =
+        decode_sms_text(params.get("text").map_or(&[][..], Vec::as_slice), &text_of("charset"));
     let Some(endpoint) = state.store.find_endpoint(&to).await?.filter(|e| e.kind == "sms") else {
         tracing::warn!(to = %to, "SMS for a number that is no tenant's: dropped");
         return Ok((StatusCode::OK, "").into_response());

@@ -569,7 +569,12 @@ async fn contact_points(
     l: &Loaded,
 ) -> Result<(Option<String>, Option<String>, bool), AppError> {
     let s = |k: &str| {
-        l.request.submitter.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
+        l.request
+            .submitter
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
     };
     if let Some(c) = l.request.citizen_id {
         match state.store.get_citizen(c).await {
@@ -1144,18 +1149,26 @@ pub(crate) async fn reply(
         let (state, visitor, l, draft) = (&state, &visitor, &l, draft.clone());
         async move {
             let page = request_page_with(state, visitor, l, Some(message), None, draft).await?;
-            Ok::<Response, AppError>((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+            Ok::<Response, AppError>(
+                (StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response(),
+            )
         }
     };
     if body.is_empty() || body.chars().count() > 10_000 {
-        return refuse("« Réponse à l'usager » : écrivez une réponse de 10 000 caractères au plus.".into()).await;
+        return refuse(
+            "« Réponse à l'usager » : écrivez une réponse de 10 000 caractères au plus.".into(),
+        )
+        .await;
     }
     let (channels, email, phone) = reply_channels(&state, &l, &draft.channel).await?;
     let Some(channel) = channels.iter().find(|c| c.selected).map(|c| c.value.clone()) else {
         return refuse("« Canal de la réponse » : choisissez un canal.".into()).await;
     };
     if channel != draft.channel && !draft.channel.is_empty() {
-        return refuse("« Canal de la réponse » : ce canal n'est pas disponible pour cet usager.".into()).await;
+        return refuse(
+            "« Canal de la réponse » : ce canal n'est pas disponible pour cet usager.".into(),
+        )
+        .await;
     }
     let length = guichet_domain::channel::sms_length(&body);
     if form.get("apercu") == "1" {
@@ -1204,7 +1217,12 @@ pub(crate) async fn reply(
             let document = letter_document(&l, &body, &code, now);
             records.events.push(NewEvent {
                 channel: Channel::Courrier,
-                ..event(&l, "message", true, json!({"body": body, "document": document.id, "code": code}))
+                ..event(
+                    &l,
+                    "message",
+                    true,
+                    json!({"body": body, "document": document.id, "code": code}),
+                )
             });
             records.documents.push(document);
         }
@@ -1280,7 +1298,8 @@ pub(crate) async fn letter_pdf(
     let body = document.document.text.splitn(4, '\n').nth(3).unwrap_or("").to_owned();
     let s = |k: &str| l.request.submitter.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let address = l.request.submitter.get("adresse");
-    let a = |k: &str| address.and_then(|x| x.get(k)).and_then(Value::as_str).unwrap_or("").to_owned();
+    let a =
+        |k: &str| address.and_then(|x| x.get(k)).and_then(Value::as_str).unwrap_or("").to_owned();
     let mut recipient = vec![format!("{} {}", s("prenom"), s("nom")).trim().to_owned()];
     if !a("voie").is_empty() {
         recipient.push(a("voie"));
@@ -1299,7 +1318,11 @@ pub(crate) async fn letter_pdf(
             format!("Tél. {} – {}", c.phone.display_national(), c.email),
         ],
         recipient,
-        place_and_date: format!("{}, le {}", c.city, date_fr(paris(document.document.created_at).date())),
+        place_and_date: format!(
+            "{}, le {}",
+            c.city,
+            date_fr(paris(document.document.created_at).date())
+        ),
         reference: l.request.reference.clone(),
         code,
         subject: format!("Votre demande « {} »", l.service.title),

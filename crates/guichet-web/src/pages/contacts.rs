@@ -91,10 +91,15 @@ pub(crate) async fn list(
         "traites" => vec!["attached", "answered", "qualified", "closed"],
         other => vec![other],
     };
-    let rows = state.store.list_inbound(agent.id, &states, 200).await?.into_iter().map(row).collect();
+    let rows =
+        state.store.list_inbound(agent.id, &states, 200).await?.into_iter().map(row).collect();
     let tabs = STATES
         .iter()
-        .map(|(k, l)| Choice { value: (*k).to_owned(), label: (*l).to_owned(), selected: *k == current })
+        .map(|(k, l)| Choice {
+            value: (*k).to_owned(),
+            label: (*l).to_owned(),
+            selected: *k == current,
+        })
         .collect();
     render(&ListPage { layout: layout(&state, "Contacts"), tabs, rows })
 }
@@ -125,7 +130,9 @@ async fn load(
 
 fn reply_channel(m: &InboundMessage) -> Option<String> {
     match m.message.channel {
-        Channel::Email if !m.message.sender.is_empty() => Some(format!("par courriel à {}", m.message.sender)),
+        Channel::Email if !m.message.sender.is_empty() => {
+            Some(format!("par courriel à {}", m.message.sender))
+        }
         Channel::Sms => Some(format!("par SMS au {}", m.message.sender)),
         _ => None,
     }
@@ -159,7 +166,14 @@ async fn contact_page(
     })
 }
 
-fn event(agent: &Agent, m: &InboundMessage, request: Option<guichet_domain::RequestId>, kind: &str, visible: bool, data: Value) -> NewEvent {
+fn event(
+    agent: &Agent,
+    m: &InboundMessage,
+    request: Option<guichet_domain::RequestId>,
+    kind: &str,
+    visible: bool,
+    data: Value,
+) -> NewEvent {
     NewEvent {
         id: EventId::new(),
         tenant_id: m.message.tenant_id,
@@ -184,7 +198,14 @@ pub(crate) async fn show(
     state
         .store
         .record(&SubmissionRecords {
-            events: vec![event(&agent, &m, None, "contact_viewed", false, json!({"inbound": m.message.id}))],
+            events: vec![event(
+                &agent,
+                &m,
+                None,
+                "contact_viewed",
+                false,
+                json!({"inbound": m.message.id}),
+            )],
             ..Default::default()
         })
         .await?;
@@ -208,7 +229,9 @@ pub(crate) fn open_or_conflict(m: &InboundMessage) -> Result<(), AppError> {
     if matches!(m.message.state.as_str(), "contact" | "set_aside") {
         Ok(())
     } else {
-        Err(AppError::Conflict("Ce message a déjà été traité : rechargez la liste des contacts.".into()))
+        Err(AppError::Conflict(
+            "Ce message a déjà été traité : rechargez la liste des contacts.".into(),
+        ))
     }
 }
 
@@ -221,7 +244,12 @@ fn conflict(e: StoreError) -> AppError {
     }
 }
 
-fn update(agent: &Agent, m: &InboundMessage, to: &str, request: Option<guichet_domain::RequestId>) -> InboundUpdate {
+fn update(
+    agent: &Agent,
+    m: &InboundMessage,
+    to: &str,
+    request: Option<guichet_domain::RequestId>,
+) -> InboundUpdate {
     InboundUpdate {
         reason: None,
         id: m.message.id,
@@ -259,7 +287,15 @@ pub(crate) async fn reply(
     let (agent, m) = load(&state, &visitor, &id).await?;
     let body = form.get("reponse").replace("\r\n", "\n");
     if body.is_empty() || body.chars().count() > 10_000 {
-        return refuse(&state, &visitor, m, "« Réponse » : écrivez une réponse de 10 000 caractères au plus.".into(), body, String::new()).await;
+        return refuse(
+            &state,
+            &visitor,
+            m,
+            "« Réponse » : écrivez une réponse de 10 000 caractères au plus.".into(),
+            body,
+            String::new(),
+        )
+        .await;
     }
     open_or_conflict(&m)?;
     let now = OffsetDateTime::now_utc();
@@ -287,7 +323,14 @@ pub(crate) async fn reply(
             mail.reply_to = crate::inbound::reply_address(&state, m.message.tenant_id).await?;
             mail.automatic = false;
             mail.references = m.message.message_id.iter().cloned().collect();
-            records.events.push(event(&agent, &m, None, "contact_answered", false, json!({"inbound": m.message.id, "body": body, "email": mail.id})));
+            records.events.push(event(
+                &agent,
+                &m,
+                None,
+                "contact_answered",
+                false,
+                json!({"inbound": m.message.id, "body": body, "email": mail.id}),
+            ));
             records.jobs.push(mail.send_job(now));
             records.emails.push(mail);
         }
@@ -297,7 +340,19 @@ pub(crate) async fn reply(
             };
             let length = guichet_domain::channel::sms_length(&body);
             if length.segments > guichet_domain::channel::MAX_SMS_SEGMENTS {
-                return refuse(&state, &visitor, m, format!("« Réponse » : ce texte ferait {} SMS ; {} au plus.", length.segments, guichet_domain::channel::MAX_SMS_SEGMENTS), body, String::new()).await;
+                return refuse(
+                    &state,
+                    &visitor,
+                    m,
+                    format!(
+                        "« Réponse » : ce texte ferait {} SMS ; {} au plus.",
+                        length.segments,
+                        guichet_domain::channel::MAX_SMS_SEGMENTS
+                    ),
+                    body,
+                    String::new(),
+                )
+                .await;
             }
             let sms = NewSms {
                 id: uuid::Uuid::now_v7(),
@@ -332,18 +387,35 @@ pub(crate) async fn attach(
     open_or_conflict(&m)?;
     let reference = form.get("reference").trim().to_uppercase();
     if reference.is_empty() {
-        return refuse(&state, &visitor, m, "« Référence de la demande » : indiquez la référence (par exemple EC-2026-000123).".into(), String::new(), reference).await;
+        return refuse(
+            &state,
+            &visitor,
+            m,
+            "« Référence de la demande » : indiquez la référence (par exemple EC-2026-000123)."
+                .into(),
+            String::new(),
+            reference,
+        )
+        .await;
     }
     let found = state.store.thread_request(m.message.tenant_id, &[], Some(&reference)).await?;
     let Some(request) = found else {
         return refuse(&state, &visitor, m, format!("« Référence de la demande » : aucune demande « {reference} » dans cette collectivité."), String::new(), reference).await;
     };
-    let files: Vec<Value> = m.message.files.iter().map(|f| json!({"id": f.id, "name": f.name})).collect();
+    let files: Vec<Value> =
+        m.message.files.iter().map(|f| json!({"id": f.id, "name": f.name})).collect();
     let records = SubmissionRecords {
         events: vec![NewEvent {
             actor_kind: ActorKind::Citizen,
             actor_id: m.message.citizen_id.map(|c| c.as_uuid()),
-            ..event(&agent, &m, Some(request), "message", true, json!({"body": m.message.body, "quoted": m.message.quoted, "subject": m.message.subject, "files": files, "inbound": m.message.id, "sender": m.message.sender, "attached_by": agent.display_name}))
+            ..event(
+                &agent,
+                &m,
+                Some(request),
+                "message",
+                true,
+                json!({"body": m.message.body, "quoted": m.message.quoted, "subject": m.message.subject, "files": files, "inbound": m.message.id, "sender": m.message.sender, "attached_by": agent.display_name}),
+            )
         }],
         inbound: vec![update(&agent, &m, "attached", Some(request))],
         ..Default::default()
@@ -364,11 +436,29 @@ pub(crate) async fn close(
     open_or_conflict(&m)?;
     let reason = form.get("motif").trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return refuse(&state, &visitor, m, "« Motif du classement » : indiquez un motif de 500 caractères au plus.".into(), String::new(), String::new()).await;
+        return refuse(
+            &state,
+            &visitor,
+            m,
+            "« Motif du classement » : indiquez un motif de 500 caractères au plus.".into(),
+            String::new(),
+            String::new(),
+        )
+        .await;
     }
     let records = SubmissionRecords {
-        events: vec![event(&agent, &m, None, "contact_closed", false, json!({"inbound": m.message.id, "reason": reason}))],
-        inbound: vec![InboundUpdate { reason: Some(format!("classé : {reason}")), ..update(&agent, &m, "closed", None) }],
+        events: vec![event(
+            &agent,
+            &m,
+            None,
+            "contact_closed",
+            false,
+            json!({"inbound": m.message.id, "reason": reason}),
+        )],
+        inbound: vec![InboundUpdate {
+            reason: Some(format!("classé : {reason}")),
+            ..update(&agent, &m, "closed", None)
+        }],
         ..Default::default()
     };
     state.store.record(&records).await.map_err(conflict)?;
@@ -444,7 +534,11 @@ pub(crate) async fn letter_submit(
     let scan = Field {
         key: "scan".to_owned(),
         label: "Courrier numérisé".to_owned(),
-        kind: FieldKind::File { accept: vec![FileKind::Pdf, FileKind::Image], max_size_mb: 20, multiple: false },
+        kind: FieldKind::File {
+            accept: vec![FileKind::Pdf, FileKind::Image],
+            max_size_mb: 20,
+            multiple: false,
+        },
         required: true,
         help: None,
         condition: None,
@@ -462,18 +556,28 @@ pub(crate) async fn letter_submit(
     let tenant_field = posted.get("collectivite").to_owned();
     let mut errors: Vec<FieldError> = posted.file_errors.clone();
     let err = |k: &str, m: &str| FieldError { key: k.to_owned(), message: m.to_owned() };
-    let tenant: Option<TenantId> = tenant_field.parse().ok().filter(|t| agent.role_in(*t).is_some());
+    let tenant: Option<TenantId> =
+        tenant_field.parse().ok().filter(|t| agent.role_in(*t).is_some());
     if tenant.is_none() {
-        errors.push(err("collectivite", "« Collectivité destinataire » : choisissez une de vos collectivités."));
+        errors.push(err(
+            "collectivite",
+            "« Collectivité destinataire » : choisissez une de vos collectivités.",
+        ));
     }
     if v.sender.is_empty() || v.sender.chars().count() > 200 {
-        errors.push(err("expediteur", "« Expéditeur » : indiquez le nom de l'expéditeur (200 caractères au plus)."));
+        errors.push(err(
+            "expediteur",
+            "« Expéditeur » : indiquez le nom de l'expéditeur (200 caractères au plus).",
+        ));
     }
     let today = paris(OffsetDateTime::now_utc()).date();
     let received = crate::pages::counter::parse_date(&v.received_on)
         .filter(|d| *d <= today && *d > today - time::Duration::days(366));
     if received.is_none() {
-        errors.push(err("recu_le", "« Date de réception » : indiquez une date passée de moins d'un an."));
+        errors.push(err(
+            "recu_le",
+            "« Date de réception » : indiquez une date passée de moins d'un an.",
+        ));
     }
     let files = posted.files.get("scan").cloned().unwrap_or_default();
     if files.is_empty() && !errors.iter().any(|e| e.key == "scan") {
@@ -536,7 +640,11 @@ pub(crate) async fn letter_submit(
         endpoint_id: None,
         channel: Channel::Courrier,
         dedup_key: format!("courrier:{}", uuid::Uuid::now_v7()),
-        sender: if v.address.is_empty() { v.sender.clone() } else { format!("{}, {}", v.sender, v.address) },
+        sender: if v.address.is_empty() {
+            v.sender.clone()
+        } else {
+            format!("{}, {}", v.sender, v.address)
+        },
         sender_name: v.sender.clone(),
         subject: v.subject.clone(),
         body: body.clone(),
@@ -550,8 +658,15 @@ pub(crate) async fn letter_submit(
         files: inbound_files.clone(),
         received_at,
     };
-    let files_json: Vec<Value> = inbound_files.iter().map(|f| json!({"id": f.id, "name": f.name})).collect();
-    let stub = InboundMessage { message: message.clone(), tenant_name: String::new(), reference: None, handled_by: None, handled_at: None };
+    let files_json: Vec<Value> =
+        inbound_files.iter().map(|f| json!({"id": f.id, "name": f.name})).collect();
+    let stub = InboundMessage {
+        message: message.clone(),
+        tenant_name: String::new(),
+        reference: None,
+        handled_by: None,
+        handled_at: None,
+    };
     let mut records = SubmissionRecords::default();
     match request_id {
         Some(request) => records.events.push(NewEvent {

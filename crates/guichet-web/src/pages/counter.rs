@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use guichet_domain::form::{Field, FieldError, FieldKind, FileKind};
-use guichet_domain::request::{ActorKind, Channel};
 use guichet_domain::request::status;
+use guichet_domain::request::{ActorKind, Channel};
 use guichet_domain::{CitizenId, Email, EventId, Phone, RequestId, ServiceId};
 use guichet_store::{
     Agent, InboundMessage, InboundUpdate, NewCitizenAccount, NewEvent, NewRequest, Profile,
@@ -144,7 +144,11 @@ fn scan_field() -> Field {
     Field {
         key: "courrier_numerise".to_owned(),
         label: "Courrier numérisé".to_owned(),
-        kind: FieldKind::File { accept: vec![FileKind::Pdf, FileKind::Image], max_size_mb: 20, multiple: false },
+        kind: FieldKind::File {
+            accept: vec![FileKind::Pdf, FileKind::Image],
+            max_size_mb: 20,
+            multiple: false,
+        },
         required: false,
         help: None,
         condition: None,
@@ -223,8 +227,7 @@ fn prefill(ctx: &Ctx) -> (Identity, guichet_domain::form::Answers) {
     };
     let mut answers = guichet_domain::form::Answers::new();
     let Some(c) = &ctx.contact else { return (identity, answers) };
-    identity.received_on =
-        guichet_domain::clock::paris(c.message.received_at).date().to_string();
+    identity.received_on = guichet_domain::clock::paris(c.message.received_at).date().to_string();
     match c.message.channel {
         Channel::Email => identity.email = c.message.sender.clone(),
         Channel::Sms => identity.phone = c.message.sender.clone(),
@@ -333,7 +336,8 @@ pub(crate) async fn submit(
         p => match Phone::parse(p) {
             Ok(p) => Some(p),
             Err(err) => {
-                errors.push(error("usager_telephone", format!("« Téléphone de l'usager » : {err}.")));
+                errors
+                    .push(error("usager_telephone", format!("« Téléphone de l'usager » : {err}.")));
                 None
             }
         },
@@ -349,7 +353,10 @@ pub(crate) async fn submit(
     }
     let scanned = posted.files.get(&scan.key).cloned().unwrap_or_default();
     if ctx.channel == Channel::Courrier && ctx.contact.is_none() && scanned.is_empty() {
-        errors.push(error("courrier_numerise", "« Courrier numérisé » : joignez le courrier reçu (PDF, JPEG ou PNG)."));
+        errors.push(error(
+            "courrier_numerise",
+            "« Courrier numérisé » : joignez le courrier reçu (PDF, JPEG ou PNG).",
+        ));
     }
 
     // Every page in order, as the citizen would have gone through them; errors on a page that
@@ -374,11 +381,18 @@ pub(crate) async fn submit(
             .find(|f| f.required && f.kind.takes_answer() && !answers.contains_key(&f.key));
         errors.push(match field {
             Some(f) => error(&f.key, format!("« {} » : ce champ est obligatoire.", f.label)),
-            None => error("formulaire", format!("« {} » : des réponses obligatoires manquent.", service.form.pages[page].title)),
+            None => error(
+                "formulaire",
+                format!(
+                    "« {} » : des réponses obligatoires manquent.",
+                    service.form.pages[page].title
+                ),
+            ),
         });
     }
     if !errors.is_empty() {
-        let page = page(&state, &visitor, &ctx, identity, &answers, Some(&posted.raw), errors).await?;
+        let page =
+            page(&state, &visitor, &ctx, identity, &answers, Some(&posted.raw), errors).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     if !scanned.is_empty() {
@@ -400,9 +414,7 @@ pub(crate) async fn submit(
         existing = true;
         citizen_id = c.email_verified_at.is_some().then_some(c.id);
     }
-    if !existing
-        && let Some(e) = &email
-    {
+    if !existing && let Some(e) = &email {
         let id = CitizenId::new();
         let hash = crate::password::hash_password(&crate::session::random_token())
             .map_err(AppError::Internal)?;
@@ -445,7 +457,9 @@ pub(crate) async fn submit(
     let received_at = if received_on == today {
         OffsetDateTime::now_utc()
     } else {
-        received_on.midnight().assume_offset(guichet_domain::clock::paris(OffsetDateTime::now_utc()).offset())
+        received_on
+            .midnight()
+            .assume_offset(guichet_domain::clock::paris(OffsetDateTime::now_utc()).offset())
     };
     let dates = ack::legal_dates(&service, received_at, area);
     let request_id = RequestId::new();
@@ -518,7 +532,8 @@ pub(crate) async fn submit(
         ));
         let (document, mail) = match &email {
             Some(e) => {
-                let (d, m) = ack::render(&state2, &a, e.as_str(), request_id).map_err(|e| e.to_string())?;
+                let (d, m) =
+                    ack::render(&state2, &a, e.as_str(), request_id).map_err(|e| e.to_string())?;
                 (d, Some(m))
             }
             None => (ack::document(&a).map_err(|e| e.to_string())?, None),

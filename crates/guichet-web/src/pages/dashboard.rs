@@ -26,8 +26,14 @@ use crate::sheets::{self, Cell};
 use crate::{AppError, AppState};
 
 const DUE_SOON_DAYS: i64 = 7;
-const CHANNELS: [Channel; 6] =
-    [Channel::Web, Channel::Email, Channel::Sms, Channel::Courrier, Channel::Guichet, Channel::Telephone];
+const CHANNELS: [Channel; 6] = [
+    Channel::Web,
+    Channel::Email,
+    Channel::Sms,
+    Channel::Courrier,
+    Channel::Guichet,
+    Channel::Telephone,
+];
 
 /// The filters, as in the query string.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -68,7 +74,13 @@ struct Scope {
 async fn scope(state: &AppState, agent: &Agent, f: &Filters) -> Result<Scope, AppError> {
     let mut errors = Vec::new();
     // The tenant: as asked, else the agent's EPCI if any, else their first tenant.
-    let chosen: Option<TenantId> = f.collectivite.as_deref().filter(|s| !s.is_empty()).map(|s| s.parse()).transpose().map_err(|_| AppError::NotFound)?;
+    let chosen: Option<TenantId> = f
+        .collectivite
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|_| AppError::NotFound)?;
     let tenant_id = match chosen {
         Some(t) => t,
         None => {
@@ -81,7 +93,9 @@ async fn scope(state: &AppState, agent: &Agent, f: &Filters) -> Result<Scope, Ap
                 }
                 first.get_or_insert(t.id);
             }
-            first.ok_or_else(|| AppError::Forbidden("Vous n'êtes membre d'aucune collectivité.".into()))?
+            first.ok_or_else(|| {
+                AppError::Forbidden("Vous n'êtes membre d'aucune collectivité.".into())
+            })?
         }
     };
     if agent.role_in(tenant_id).is_none() {
@@ -101,17 +115,24 @@ async fn scope(state: &AppState, agent: &Agent, f: &Filters) -> Result<Scope, Ap
     let mut to_day = today;
     let mut from_day = today - Duration::days(29);
     match (f.au.as_deref().filter(|s| !s.is_empty()), date(f.au.as_deref())) {
-        (Some(_), None) => errors.push("« Au » : date invalide (jj/mm/aaaa) ; la période par défaut est affichée.".into()),
+        (Some(_), None) => errors.push(
+            "« Au » : date invalide (jj/mm/aaaa) ; la période par défaut est affichée.".into(),
+        ),
         (_, Some(d)) => to_day = d,
         _ => {}
     }
     match (f.du.as_deref().filter(|s| !s.is_empty()), date(f.du.as_deref())) {
-        (Some(_), None) => errors.push("« Du » : date invalide (jj/mm/aaaa) ; la période par défaut est affichée.".into()),
+        (Some(_), None) => errors.push(
+            "« Du » : date invalide (jj/mm/aaaa) ; la période par défaut est affichée.".into(),
+        ),
         (_, Some(d)) => from_day = d,
         _ => from_day = to_day - Duration::days(29),
     }
     if from_day > to_day {
-        errors.push("« Du » : la période commence après sa fin ; les 30 derniers jours sont affichés.".into());
+        errors.push(
+            "« Du » : la période commence après sa fin ; les 30 derniers jours sont affichés."
+                .into(),
+        );
         to_day = today;
         from_day = today - Duration::days(29);
     }
@@ -119,16 +140,29 @@ async fn scope(state: &AppState, agent: &Agent, f: &Filters) -> Result<Scope, Ap
         errors.push("« Du » : trois ans au plus ; la période a été raccourcie.".into());
         from_day = to_day - Duration::days(3 * 366);
     }
-    let service: Option<ServiceId> = f.demarche.as_deref().filter(|s| !s.is_empty()).and_then(|s| s.parse().ok());
+    let service: Option<ServiceId> =
+        f.demarche.as_deref().filter(|s| !s.is_empty()).and_then(|s| s.parse().ok());
     let service = service.filter(|s| services.iter().any(|x| x.id == *s));
     let channel = f.canal.as_deref().and_then(Channel::parse);
-    let commune: Option<TenantId> = f.commune.as_deref().filter(|s| !s.is_empty()).and_then(|s| s.parse().ok());
+    let commune: Option<TenantId> =
+        f.commune.as_deref().filter(|s| !s.is_empty()).and_then(|s| s.parse().ok());
     let commune = commune.filter(|c| ids.contains(c));
     let from = start_of(from_day);
     let to = start_of(to_day + Duration::days(1));
     let query = DashboardQuery { tenants: ids, commune, service, channel, from, to };
     let previous = DashboardQuery { from: from - (to - from), to: from, ..query.clone() };
-    Ok(Scope { tenant, tenants, consolidated, services, visible, from_day, to_day, query, previous, errors })
+    Ok(Scope {
+        tenant,
+        tenants,
+        consolidated,
+        services,
+        visible,
+        from_day,
+        to_day,
+        query,
+        previous,
+        errors,
+    })
 }
 
 impl Scope {
@@ -160,7 +194,11 @@ impl Scope {
         }
         Some(format!(
             "/agents/?{}",
-            params.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect::<Vec<_>>().join("&")
+            params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", url_encode(v)))
+                .collect::<Vec<_>>()
+                .join("&")
         ))
     }
 
@@ -173,12 +211,19 @@ impl Scope {
     }
 
     fn tenant_name(&self, id: TenantId) -> String {
-        self.tenants.iter().find(|t| t.id == id).map_or_else(|| "Autre collectivité".into(), |t| t.name.clone())
+        self.tenants
+            .iter()
+            .find(|t| t.id == id)
+            .map_or_else(|| "Autre collectivité".into(), |t| t.name.clone())
     }
 
     /// The query string of the current filters (for exports and links between views).
     fn query_string(&self) -> String {
-        let mut p = vec![("collectivite", self.tenant.id.to_string()), ("du", self.from_day.to_string()), ("au", self.to_day.to_string())];
+        let mut p = vec![
+            ("collectivite", self.tenant.id.to_string()),
+            ("du", self.from_day.to_string()),
+            ("au", self.to_day.to_string()),
+        ];
         if let Some(s) = self.query.service {
             p.push(("demarche", s.to_string()));
         }
@@ -286,10 +331,13 @@ impl Table {
 
 /// Bars scaled on the largest value, for the column `col` of rows labelled by column 0.
 fn bars(rows: &[Vec<Cell>], col: usize) -> Vec<Bar> {
-    let values: Vec<f64> = rows.iter().map(|r| match r.get(col) {
-        Some(Cell::Number(n)) => *n,
-        _ => 0.0,
-    }).collect();
+    let values: Vec<f64> = rows
+        .iter()
+        .map(|r| match r.get(col) {
+            Some(Cell::Number(n)) => *n,
+            _ => 0.0,
+        })
+        .collect();
     let max = values.iter().copied().fold(0.0f64, f64::max);
     rows.iter()
         .zip(values)
@@ -320,11 +368,14 @@ fn overall(p: &[Percentiles]) -> Option<&Percentiles> {
 async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
     let store = &state.store;
     let now = OffsetDateTime::now_utc();
-    let (volumes, before) = (store.volume_counts(&s.query).await?, store.volume_counts(&s.previous).await?);
+    let (volumes, before) =
+        (store.volume_counts(&s.query).await?, store.volume_counts(&s.previous).await?);
     let (processing, processing_before) =
         (store.processing_times(&s.query).await?, store.processing_times(&s.previous).await?);
-    let (first, first_before) =
-        (store.first_response_times(&s.query).await?, store.first_response_times(&s.previous).await?);
+    let (first, first_before) = (
+        store.first_response_times(&s.query).await?,
+        store.first_response_times(&s.previous).await?,
+    );
     let at = s.query.to.min(now);
     let (backlog, backlog_before): (Backlog, Backlog) = (
         store.backlog(&s.query, at, DUE_SOON_DAYS).await?,
@@ -336,30 +387,72 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
 
     let period = s.period();
     let total = sum(&volumes);
-    let share = |a: &Acknowledgements| if a.due == 0 { None } else { Some(a.in_time as f64 * 100.0 / a.due as f64) };
+    let share = |a: &Acknowledgements| {
+        if a.due == 0 { None } else { Some(a.in_time as f64 * 100.0 / a.due as f64) }
+    };
     let pct = |x: Option<f64>| x.map_or_else(|| "—".to_owned(), |v| format!("{} %", decimal(v)));
-    let median_days = |p: Option<&Percentiles>| p.map_or_else(|| "—".to_owned(), |p| format!("{} j", decimal(days(p.median_us))));
-    let median_hours = |p: &Option<Percentiles>| p.as_ref().map_or_else(|| "—".to_owned(), |p| format!("{} h", decimal(hours(p.median_us))));
+    let median_days = |p: Option<&Percentiles>| {
+        p.map_or_else(|| "—".to_owned(), |p| format!("{} j", decimal(days(p.median_us))))
+    };
+    let median_hours = |p: &Option<Percentiles>| {
+        p.as_ref().map_or_else(|| "—".to_owned(), |p| format!("{} h", decimal(hours(p.median_us))))
+    };
     let kpis = vec![
-        Kpi { label: "Demandes reçues", value: number(total), previous: number(sum(&before)), trend: trend(total as f64, sum(&before) as f64), href: s.inbox(&period, None) },
+        Kpi {
+            label: "Demandes reçues",
+            value: number(total),
+            previous: number(sum(&before)),
+            trend: trend(total as f64, sum(&before) as f64),
+            href: s.inbox(&period, None),
+        },
         Kpi {
             label: "Délai de traitement médian",
             value: median_days(overall(&processing)),
             previous: median_days(overall(&processing_before)),
-            trend: trend(overall(&processing).map_or(0.0, |p| days(p.median_us)), overall(&processing_before).map_or(0.0, |p| days(p.median_us))),
+            trend: trend(
+                overall(&processing).map_or(0.0, |p| days(p.median_us)),
+                overall(&processing_before).map_or(0.0, |p| days(p.median_us)),
+            ),
             href: s.inbox(&[("etat", "closed".into())], None),
         },
         Kpi {
             label: "Première réponse (médiane)",
             value: median_hours(&first.0),
             previous: median_hours(&first_before.0),
-            trend: trend(first.0.as_ref().map_or(0.0, |p| hours(p.median_us)), first_before.0.as_ref().map_or(0.0, |p| hours(p.median_us))),
+            trend: trend(
+                first.0.as_ref().map_or(0.0, |p| hours(p.median_us)),
+                first_before.0.as_ref().map_or(0.0, |p| hours(p.median_us)),
+            ),
             href: s.inbox(&period, None),
         },
-        Kpi { label: "Demandes en cours", value: number(backlog.open), previous: number(backlog_before.open), trend: trend(backlog.open as f64, backlog_before.open as f64), href: s.inbox(&[("etat", "open".into())], None) },
-        Kpi { label: "Délai légal dépassé", value: number(backlog.overdue), previous: number(backlog_before.overdue), trend: trend(backlog.overdue as f64, backlog_before.overdue as f64), href: s.inbox(&[("delai", "depasse".into())], None) },
-        Kpi { label: "Échéance dans 7 jours", value: number(backlog.due_soon), previous: number(backlog_before.due_soon), trend: trend(backlog.due_soon as f64, backlog_before.due_soon as f64), href: s.inbox(&[("delai", "bientot".into())], None) },
-        Kpi { label: "Accusés de réception dans le délai légal", value: pct(share(&acks)), previous: pct(share(&acks_before)), trend: trend(share(&acks).unwrap_or(0.0), share(&acks_before).unwrap_or(0.0)), href: None },
+        Kpi {
+            label: "Demandes en cours",
+            value: number(backlog.open),
+            previous: number(backlog_before.open),
+            trend: trend(backlog.open as f64, backlog_before.open as f64),
+            href: s.inbox(&[("etat", "open".into())], None),
+        },
+        Kpi {
+            label: "Délai légal dépassé",
+            value: number(backlog.overdue),
+            previous: number(backlog_before.overdue),
+            trend: trend(backlog.overdue as f64, backlog_before.overdue as f64),
+            href: s.inbox(&[("delai", "depasse".into())], None),
+        },
+        Kpi {
+            label: "Échéance dans 7 jours",
+            value: number(backlog.due_soon),
+            previous: number(backlog_before.due_soon),
+            trend: trend(backlog.due_soon as f64, backlog_before.due_soon as f64),
+            href: s.inbox(&[("delai", "bientot".into())], None),
+        },
+        Kpi {
+            label: "Accusés de réception dans le délai légal",
+            value: pct(share(&acks)),
+            previous: pct(share(&acks_before)),
+            trend: trend(share(&acks).unwrap_or(0.0), share(&acks_before).unwrap_or(0.0)),
+            href: None,
+        },
     ];
 
     let mut tables = Vec::new();
@@ -386,10 +479,25 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
             *buckets.entry(bucket(paris(t).date())).or_default() += n;
         }
     }
-    let unit = if span <= 62 { "Jour" } else if span <= 366 { "Semaine du" } else { "Mois" };
+    let unit = if span <= 62 {
+        "Jour"
+    } else if span <= 366 {
+        "Semaine du"
+    } else {
+        "Mois"
+    };
     let rows: Vec<Vec<Cell>> = buckets
         .iter()
-        .map(|(d, n)| vec![Cell::Text(if span > 366 { format!("{:02}/{}", u8::from(d.month()), d.year()) } else { date_short(*d) }), Cell::from(*n)])
+        .map(|(d, n)| {
+            vec![
+                Cell::Text(if span > 366 {
+                    format!("{:02}/{}", u8::from(d.month()), d.year())
+                } else {
+                    date_short(*d)
+                }),
+                Cell::from(*n),
+            ]
+        })
         .collect();
     tables.push(Table {
         key: "periode",
@@ -397,7 +505,12 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
         header: vec![unit, "Demandes"],
         links: vec![None; rows.len()],
         bars: bars(&rows, 1),
-        summary: format!("{} demandes reçues du {} au {}.", number(total), date_fr(s.from_day), date_fr(s.to_day)),
+        summary: format!(
+            "{} demandes reçues du {} au {}.",
+            number(total),
+            date_fr(s.from_day),
+            date_fr(s.to_day)
+        ),
         rows,
     });
 
@@ -415,13 +528,22 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
             let svc = s.service(*id);
             (
                 vec![
-                    Cell::Text(svc.map_or_else(|| "Démarche supprimée".into(), |x| x.title.clone())),
+                    Cell::Text(
+                        svc.map_or_else(|| "Démarche supprimée".into(), |x| x.title.clone()),
+                    ),
                     Cell::Text(svc.map_or_else(String::new, |x| s.tenant_name(x.tenant_id))),
                     Cell::from(*n),
                     Cell::from(*b),
                     Cell::Text(trend(*n as f64, *b as f64)),
                 ],
-                s.inbox(&[("demarche", id.to_string()), ("du", period[0].1.clone()), ("au", period[1].1.clone())], svc.map(|x| x.tenant_id)),
+                s.inbox(
+                    &[
+                        ("demarche", id.to_string()),
+                        ("du", period[0].1.clone()),
+                        ("au", period[1].1.clone()),
+                    ],
+                    svc.map(|x| x.tenant_id),
+                ),
             )
         })
         .collect();
@@ -432,7 +554,10 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
         title: "Demandes par démarche".into(),
         header: vec!["Démarche", "Collectivité", "Demandes", "Période précédente", "Évolution"],
         bars: bars(&rows, 2),
-        summary: format!("{} démarches ont reçu des demandes.", rows.iter().filter(|r| count_of(r, 2) > 0).count()),
+        summary: format!(
+            "{} démarches ont reçu des demandes.",
+            rows.iter().filter(|r| count_of(r, 2) > 0).count()
+        ),
         rows,
         links,
     });
@@ -447,7 +572,14 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
     }
     let rows: Vec<Vec<Cell>> = by_category
         .iter()
-        .map(|(c, (n, b))| vec![Cell::Text(c.clone()), Cell::from(*n), Cell::from(*b), Cell::Text(trend(*n as f64, *b as f64))])
+        .map(|(c, (n, b))| {
+            vec![
+                Cell::Text(c.clone()),
+                Cell::from(*n),
+                Cell::from(*b),
+                Cell::Text(trend(*n as f64, *b as f64)),
+            ]
+        })
         .collect();
     tables.push(Table {
         key: "categories",
@@ -466,8 +598,20 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
             let n: i64 = volumes.iter().filter(|v| v.channel == *c).map(|v| v.n).sum();
             let b: i64 = before.iter().filter(|v| v.channel == *c).map(|v| v.n).sum();
             (
-                vec![Cell::Text(c.label().into()), Cell::from(n), Cell::from(b), Cell::Text(trend(n as f64, b as f64))],
-                s.inbox(&[("canal", c.as_str().into()), ("du", period[0].1.clone()), ("au", period[1].1.clone())], None),
+                vec![
+                    Cell::Text(c.label().into()),
+                    Cell::from(n),
+                    Cell::from(b),
+                    Cell::Text(trend(n as f64, b as f64)),
+                ],
+                s.inbox(
+                    &[
+                        ("canal", c.as_str().into()),
+                        ("du", period[0].1.clone()),
+                        ("au", period[1].1.clone()),
+                    ],
+                    None,
+                ),
             )
         })
         .collect();
@@ -492,7 +636,12 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
                 let n: i64 = volumes.iter().filter(|v| v.commune == t.id).map(|v| v.n).sum();
                 let b: i64 = before.iter().filter(|v| v.commune == t.id).map(|v| v.n).sum();
                 (
-                    vec![Cell::Text(t.name.clone()), Cell::from(n), Cell::from(b), Cell::Text(trend(n as f64, b as f64))],
+                    vec![
+                        Cell::Text(t.name.clone()),
+                        Cell::from(n),
+                        Cell::from(b),
+                        Cell::Text(trend(n as f64, b as f64)),
+                    ],
                     // The inbox's commune filter counts the same requests (the commune's own
                     // and the EPCI's for its residents), all visible to members of both.
                     (s.visible.contains(&t.id) && s.visible.contains(&s.tenant.id)).then(|| {
@@ -522,20 +671,32 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
             let prev = processing_before.iter().find(|x| x.service == Some(id));
             Some((
                 vec![
-                    Cell::Text(svc.map_or_else(|| "Démarche supprimée".into(), |x| x.title.clone())),
+                    Cell::Text(
+                        svc.map_or_else(|| "Démarche supprimée".into(), |x| x.title.clone()),
+                    ),
                     Cell::from(p.n),
                     Cell::from(days(p.median_us)),
                     Cell::from(days(p.p90_us)),
                     prev.map_or(Cell::Text("—".into()), |x| Cell::from(days(x.median_us))),
                 ],
-                s.inbox(&[("demarche", id.to_string()), ("etat", "closed".into())], svc.map(|x| x.tenant_id)),
+                s.inbox(
+                    &[("demarche", id.to_string()), ("etat", "closed".into())],
+                    svc.map(|x| x.tenant_id),
+                ),
             ))
         })
         .collect();
     rows_links.sort_by(|a, b| count_of(&b.0, 1).cmp(&count_of(&a.0, 1)));
     if let Some(o) = overall(&processing) {
         rows_links.push((
-            vec![Cell::Text("Toutes les démarches".into()), Cell::from(o.n), Cell::from(days(o.median_us)), Cell::from(days(o.p90_us)), overall(&processing_before).map_or(Cell::Text("—".into()), |x| Cell::from(days(x.median_us)))],
+            vec![
+                Cell::Text("Toutes les démarches".into()),
+                Cell::from(o.n),
+                Cell::from(days(o.median_us)),
+                Cell::from(days(o.p90_us)),
+                overall(&processing_before)
+                    .map_or(Cell::Text("—".into()), |x| Cell::from(days(x.median_us))),
+            ],
             s.inbox(&[("etat", "closed".into())], None),
         ));
     }
@@ -552,10 +713,19 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
 
     // First response and backlog by age.
     let rows = vec![
-        vec![Cell::Text("Demandes ayant reçu une première réponse".into()), Cell::from(first.0.as_ref().map_or(0, |p| p.n))],
+        vec![
+            Cell::Text("Demandes ayant reçu une première réponse".into()),
+            Cell::from(first.0.as_ref().map_or(0, |p| p.n)),
+        ],
         vec![Cell::Text("Demandes encore sans réponse".into()), Cell::from(first.1)],
-        vec![Cell::Text("Médiane (heures)".into()), Cell::from(first.0.as_ref().map_or(0.0, |p| hours(p.median_us)))],
-        vec![Cell::Text("90ᵉ centile (heures)".into()), Cell::from(first.0.as_ref().map_or(0.0, |p| hours(p.p90_us)))],
+        vec![
+            Cell::Text("Médiane (heures)".into()),
+            Cell::from(first.0.as_ref().map_or(0.0, |p| hours(p.median_us))),
+        ],
+        vec![
+            Cell::Text("90ᵉ centile (heures)".into()),
+            Cell::from(first.0.as_ref().map_or(0.0, |p| hours(p.p90_us))),
+        ],
     ];
     tables.push(Table {
         key: "premiere-reponse",
@@ -582,7 +752,11 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
         header: vec!["Ancienneté", "Demandes", "Fin de la période précédente"],
         links: vec![s.inbox(&[("etat", "open".into())], None); rows.len()],
         bars: bars(&rows, 1),
-        summary: format!("{} demandes en cours, dont {} au-delà du délai légal.", number(backlog.open), number(backlog.overdue)),
+        summary: format!(
+            "{} demandes en cours, dont {} au-delà du délai légal.",
+            number(backlog.open),
+            number(backlog.overdue)
+        ),
         rows,
     });
     Ok(Figures { kpis, tables })
@@ -627,22 +801,46 @@ pub(crate) async fn show(
     let choice = |v: String, l: String, sel: bool| Choice { value: v, label: l, selected: sel };
     let mut tenants = Vec::new();
     for m in &agent.memberships {
-        tenants.push(choice(m.tenant_id.to_string(), m.tenant_name.clone(), m.tenant_id == s.tenant.id));
+        tenants.push(choice(
+            m.tenant_id.to_string(),
+            m.tenant_name.clone(),
+            m.tenant_id == s.tenant.id,
+        ));
     }
     let services = s
         .services
         .iter()
-        .map(|x| choice(x.id.to_string(), if s.consolidated { format!("{} ({})", x.title, s.tenant_name(x.tenant_id)) } else { x.title.clone() }, s.query.service == Some(x.id)))
+        .map(|x| {
+            choice(
+                x.id.to_string(),
+                if s.consolidated {
+                    format!("{} ({})", x.title, s.tenant_name(x.tenant_id))
+                } else {
+                    x.title.clone()
+                },
+                s.query.service == Some(x.id),
+            )
+        })
         .collect();
-    let channels = CHANNELS.iter().map(|c| choice(c.as_str().into(), c.label().into(), s.query.channel == Some(*c))).collect();
+    let channels = CHANNELS
+        .iter()
+        .map(|c| choice(c.as_str().into(), c.label().into(), s.query.channel == Some(*c)))
+        .collect();
     let communes = if s.consolidated {
-        s.tenants.iter().filter(|t| t.kind == TenantKind::Commune).map(|t| choice(t.id.to_string(), t.name.clone(), s.query.commune == Some(t.id))).collect()
+        s.tenants
+            .iter()
+            .filter(|t| t.kind == TenantKind::Commune)
+            .map(|t| choice(t.id.to_string(), t.name.clone(), s.query.commune == Some(t.id)))
+            .collect()
     } else {
         Vec::new()
     };
     let title = format!("Tableau de bord – {}", s.tenant.name);
     let page = DashboardPage {
-        layout: layout(&state, if s.errors.is_empty() { title } else { format!("Erreur – {title}") }),
+        layout: layout(
+            &state,
+            if s.errors.is_empty() { title } else { format!("Erreur – {title}") },
+        ),
         consolidated: s.consolidated,
         tenants,
         services,
@@ -656,7 +854,8 @@ pub(crate) async fn show(
         tenant: s.tenant.clone(),
         figures,
     };
-    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status =
+        if page.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok((status, render(&page)?).into_response())
 }
 
@@ -681,8 +880,14 @@ pub(crate) async fn export(
     let name = format!("{}-{}-{}-{}", table.key, s.tenant.slug, s.from_day, s.to_day);
     let (content_type, bytes): (&str, Vec<u8>) = match format {
         "csv" => ("text/csv; charset=utf-8", sheets::csv(&table.header, &table.rows).into_bytes()),
-        "ods" => ("application/vnd.oasis.opendocument.spreadsheet", sheets::ods(&table.title, &table.header, &table.rows)),
-        "xlsx" => ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", sheets::xlsx(&table.title, &table.header, &table.rows)),
+        "ods" => (
+            "application/vnd.oasis.opendocument.spreadsheet",
+            sheets::ods(&table.title, &table.header, &table.rows),
+        ),
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            sheets::xlsx(&table.title, &table.header, &table.rows),
+        ),
         _ => return Err(AppError::NotFound),
     };
     Ok((

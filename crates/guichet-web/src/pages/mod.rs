@@ -2,8 +2,8 @@
 
 pub(crate) mod account;
 pub(crate) mod admin;
-pub(crate) mod api;
 pub(crate) mod agents;
+pub(crate) mod api;
 pub(crate) mod backoffice;
 pub(crate) mod catalogue;
 pub(crate) mod contacts;
@@ -14,8 +14,8 @@ pub(crate) mod demo;
 pub(crate) mod home;
 pub(crate) mod legal;
 pub(crate) mod mine;
-pub(crate) mod service_levels;
 pub(crate) mod ops;
+pub(crate) mod service_levels;
 pub(crate) mod tenant;
 
 use askama::Template;

@@ -51,7 +51,9 @@ pub(crate) async fn show(
     let published = setting.as_ref().is_none_or(|s| s.enabled);
     let today = paris(OffsetDateTime::now_utc()).date();
     let from_day = today.replace_year(today.year() - 1).unwrap_or(today - Duration::days(365));
-    let start = |d: time::Date| paris(d.midnight().assume_utc()).replace_date(d).replace_time(time::Time::MIDNIGHT);
+    let start = |d: time::Date| {
+        paris(d.midnight().assume_utc()).replace_date(d).replace_time(time::Time::MIDNIGHT)
+    };
     let mut lines = Vec::new();
     if published {
         let q = DashboardQuery {
@@ -73,7 +75,9 @@ pub(crate) async fn show(
             lines.push(Line {
                 title: s.title,
                 n: number(n),
-                median: p.filter(|_| shown).map(|p| format!("{} jours", decimal(days(p.median_us)))),
+                median: p
+                    .filter(|_| shown)
+                    .map(|p| format!("{} jours", decimal(days(p.median_us)))),
                 p90: p.filter(|_| shown).map(|p| format!("{} jours", decimal(days(p.p90_us)))),
             });
         }

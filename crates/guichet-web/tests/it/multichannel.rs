@@ -56,7 +56,8 @@ fn free_port() -> u16 {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("guichet-{name}-{}", uuid::Uuid::now_v7().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("guichet-{name}-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -113,17 +114,20 @@ fn mailhost(users: &[&str]) -> MailHost {
 
 /// Sends raw bytes by SMTP, as a citizen's mail client would.
 async fn send_raw(port: u16, from: &str, to: &str, raw: &[u8]) {
-    let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(port)
-        .build();
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(port)
+            .build();
     let envelope =
-        lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+        lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+            .unwrap();
     transport.send_raw(&envelope, raw).await.unwrap();
 }
 
 /// Every message of a mailbox, read over IMAP.
 async fn mailbox(port: u16, user: &str) -> Vec<Vec<u8>> {
-    let account = ImapAccount::from_url(&format!("imap://{user}@127.0.0.1:{port}/INBOX"), PASSWORD).unwrap();
+    let account =
+        ImapAccount::from_url(&format!("imap://{user}@127.0.0.1:{port}/INBOX"), PASSWORD).unwrap();
     let mut session = imap::connect(&account).await.unwrap();
     let mut out = Vec::new();
     for uid in session.uids_after(0).await.unwrap() {
@@ -144,7 +148,12 @@ async fn tenant_id(store: &Arc<dyn Store>, slug: &str) -> guichet_domain::Tenant
     store.find_tenant_by_slug(&Slug::parse(slug).unwrap()).await.unwrap().unwrap().id
 }
 
-fn endpoint(tenant: guichet_domain::TenantId, kind: &str, address: &str, imap: Option<String>) -> Endpoint {
+fn endpoint(
+    tenant: guichet_domain::TenantId,
+    kind: &str,
+    address: &str,
+    imap: Option<String>,
+) -> Endpoint {
     Endpoint {
         id: uuid::Uuid::now_v7(),
         tenant_id: tenant,
@@ -164,7 +173,8 @@ fn runner(store: &Arc<dyn Store>, smtp: Option<u16>, kannel: Option<Kannel>) -> 
     if let Some(port) = smtp {
         let mailer: Arc<dyn Mailer> =
             Arc::new(SmtpMailer::from_url(&format!("smtp://127.0.0.1:{port}")).unwrap());
-        registry = registry.with(SendEmail { mailer, from: "Guichet <ne-pas-repondre@guichet.test>".into() });
+        registry = registry
+            .with(SendEmail { mailer, from: "Guichet <ne-pas-repondre@guichet.test>".into() });
     }
     Runner::new(store.clone(), registry, RunnerConfig::default())
 }
@@ -221,12 +231,24 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
         let store = app.db.store.clone();
         let alpha = tenant_id(&store, "alpha").await;
         store
-            .add_endpoint(&endpoint(alpha, "email", "mairie@alpha.test", Some(format!("imap://mairie%40alpha.test@127.0.0.1:{}/INBOX", host.imap))))
+            .add_endpoint(&endpoint(
+                alpha,
+                "email",
+                "mairie@alpha.test",
+                Some(format!("imap://mairie%40alpha.test@127.0.0.1:{}/INBOX", host.imap)),
+            ))
             .await
             .unwrap();
 
         // The citizen writes to the mairie.
-        let first = message("camille@exemple.test", "mairie@alpha.test", "m1@exemple.test", "Demande d'acte de naissance", "", "Bonjour,\nje voudrais un extrait d'acte de naissance.\nCamille Martin");
+        let first = message(
+            "camille@exemple.test",
+            "mairie@alpha.test",
+            "m1@exemple.test",
+            "Demande d'acte de naissance",
+            "",
+            "Bonjour,\nje voudrais un extrait d'acte de naissance.\nCamille Martin",
+        );
         send_raw(host.smtp, "camille@exemple.test", "mairie@alpha.test", &first).await;
         assert_eq!(fetch(&app, alpha).await, 1, "{backend}");
         assert_eq!(fetch(&app, alpha).await, 0, "{backend}: the position is kept");
@@ -249,22 +271,24 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
         assert_eq!(header(&ack, "In-Reply-To"), Some("<m1@exemple.test>"));
         assert_eq!(header(&ack, "Reply-To"), Some("mairie@alpha.test"));
         assert!(ack.contains("Accus"), "{ack}");
-        assert_eq!(header(&ack, "Auto-Submitted"), Some("auto-generated"), "robots must not answer it");
+        assert_eq!(
+            header(&ack, "Auto-Submitted"),
+            Some("auto-generated"),
+            "robots must not answer it"
+        );
 
         // The agent qualifies it into a request (answers prefilled from the message).
-        let service = store
-            .find_service(alpha, "question-mairie")
-            .await
-            .unwrap()
-            .unwrap();
-        let form_path = format!("/agents/guichet/nouveau?contact={contact_id}&demarche={}", service.id);
+        let service = store.find_service(alpha, "question-mairie").await.unwrap().unwrap();
+        let form_path =
+            format!("/agents/guichet/nouveau?contact={contact_id}&demarche={}", service.id);
         let form = agent.get_agent(&form_path).await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.body);
         assert_eq!(form.attrs("#usager_courriel", "value"), vec!["camille@exemple.test"]);
         assert!(form.text("#question").contains("extrait d'acte"));
         let csrf = form.attrs("input[name=_csrf]", "value").remove(0);
         let action = form.attrs("#formulaire", "action").remove(0).replace("&amp;", "&");
-        let today = guichet_domain::clock::paris(time::OffsetDateTime::now_utc()).date().to_string();
+        let today =
+            guichet_domain::clock::paris(time::OffsetDateTime::now_utc()).date().to_string();
         let done = agent
             .post_multipart(
                 &action,
@@ -281,7 +305,12 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
             )
             .await;
         let request_path = location(&done);
-        let request_id = request_path.trim_start_matches("/agents/demandes/").split('?').next().unwrap().to_owned();
+        let request_id = request_path
+            .trim_start_matches("/agents/demandes/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
         let request = store.get_request(request_id.parse().unwrap()).await.unwrap();
         assert_eq!(request.channel, guichet_domain::request::Channel::Email, "{backend}");
         // Qualifying it twice is refused: the contact is no longer a contact.
@@ -301,15 +330,27 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
         assert_eq!(fetch(&app, alpha).await, 1);
         let page = agent.get_agent(&request_path.split('?').next().unwrap().to_owned()).await;
         let bodies = page.texts(".agent-timeline li .body");
-        assert!(bodies.iter().any(|b| b == "Voici une précision : c'est pour un mariage."), "{backend}: {bodies:?}");
-        assert!(page.texts(".agent-timeline details.quoted").iter().any(|q| q.contains("Accusé de réception")), "the quoted history is folded");
+        assert!(
+            bodies.iter().any(|b| b == "Voici une précision : c'est pour un mariage."),
+            "{backend}: {bodies:?}"
+        );
+        assert!(
+            page.texts(".agent-timeline details.quoted")
+                .iter()
+                .any(|q| q.contains("Accusé de réception")),
+            "the quoted history is folded"
+        );
 
         // The agent answers by e-mail: it reaches the citizen threaded under their reply.
         let csrf = page.attrs("#reponse-form input[name=_csrf]", "value").remove(0);
         let sent = agent
             .post_agent(
                 &format!("/agents/demandes/{request_id}/reponse"),
-                &[("_csrf", &csrf), ("canal", "courriel"), ("reponse", "L'extrait vous attend à l'accueil.")],
+                &[
+                    ("_csrf", &csrf),
+                    ("canal", "courriel"),
+                    ("reponse", "L'extrait vous attend à l'accueil."),
+                ],
             )
             .await;
         assert!(location(&sent).starts_with(&format!("/agents/demandes/{request_id}")));
@@ -326,25 +367,55 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
         assert!(header(&answer, "Auto-Submitted").is_none(), "a person's answer is not automatic");
 
         // Someone in copy answers "to all": same thread, but not the requester: a contact to check.
-        let cc = message("voisin@exemple.test", "mairie@alpha.test", "m3@exemple.test", "Re: Re: Accusé de réception", "In-Reply-To: <m2@exemple.test>\r\nReferences: <m1@exemple.test> <m2@exemple.test>\r\n", "Moi aussi je veux un acte.");
+        let cc = message(
+            "voisin@exemple.test",
+            "mairie@alpha.test",
+            "m3@exemple.test",
+            "Re: Re: Accusé de réception",
+            "In-Reply-To: <m2@exemple.test>\r\nReferences: <m1@exemple.test> <m2@exemple.test>\r\n",
+            "Moi aussi je veux un acte.",
+        );
         send_raw(host.smtp, "voisin@exemple.test", "mairie@alpha.test", &cc).await;
         assert_eq!(fetch(&app, alpha).await, 1);
         let list = agent.get_agent("/agents/contacts").await;
-        assert!(list.texts(".contact-list .hint").iter().any(|h| h.contains(&request.reference) && h.contains("pas le demandeur")), "{backend}: {}", list.body);
+        assert!(
+            list.texts(".contact-list .hint")
+                .iter()
+                .any(|h| h.contains(&request.reference) && h.contains("pas le demandeur")),
+            "{backend}: {}",
+            list.body
+        );
 
         // Tenant walls: bravo's agent sees none of it.
         let mut other = agent_login(&app, &who.bravo).await;
         assert_eq!(other.get_agent(&contact_href).await.status, StatusCode::NOT_FOUND);
-        assert!(other.get_agent("/agents/contacts?etat=traites").await.texts(".contact-list > li").is_empty());
+        assert!(
+            other
+                .get_agent("/agents/contacts?etat=traites")
+                .await
+                .texts(".contact-list > li")
+                .is_empty()
+        );
         let csrf = other.agent_csrf("/agents/").await;
         for action in ["repondre", "rattacher", "classer"] {
             let page = other
-                .post_agent(&format!("{contact_href}/{action}"), &[("_csrf", &csrf), ("reponse", "x"), ("reference", &request.reference), ("motif", "x")])
+                .post_agent(
+                    &format!("{contact_href}/{action}"),
+                    &[
+                        ("_csrf", &csrf),
+                        ("reponse", "x"),
+                        ("reference", &request.reference),
+                        ("motif", "x"),
+                    ],
+                )
                 .await;
             assert_eq!(page.status, StatusCode::NOT_FOUND, "{action}");
         }
         assert_eq!(other.get_agent(&form_path).await.status, StatusCode::NOT_FOUND);
-        assert_eq!(other.get_agent(&format!("/agents/demandes/{request_id}/accuse")).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            other.get_agent(&format!("/agents/demandes/{request_id}/accuse")).await.status,
+            StatusCode::NOT_FOUND
+        );
         app.db.finish().await;
     }
 }
@@ -365,7 +436,12 @@ async fn hostile_messages_never_stop_the_fetch_and_an_interrupted_fetch_resumes_
         let store = app.db.store.clone();
         let alpha = tenant_id(&store, "alpha").await;
         store
-            .add_endpoint(&endpoint(alpha, "email", "mairie@alpha.test", Some(format!("imap://mairie%40alpha.test@127.0.0.1:{}", host.imap))))
+            .add_endpoint(&endpoint(
+                alpha,
+                "email",
+                "mairie@alpha.test",
+                Some(format!("imap://mairie%40alpha.test@127.0.0.1:{}", host.imap)),
+            ))
             .await
             .unwrap();
         let to = "mairie@alpha.test";
@@ -391,11 +467,24 @@ async fn hostile_messages_never_stop_the_fetch_and_an_interrupted_fetch_resumes_
         for (_, raw) in &messages {
             send_raw(host.smtp, "expediteur@exemple.test", to, raw).await;
         }
-        assert_eq!(fetch(&app, alpha).await, messages.len(), "{backend}: one fetch handles them all");
-        let agent = store.find_agent_login(&guichet_domain::Email::parse(&who.alpha).unwrap()).await.unwrap().unwrap().0;
+        assert_eq!(
+            fetch(&app, alpha).await,
+            messages.len(),
+            "{backend}: one fetch handles them all"
+        );
+        let agent = store
+            .find_agent_login(&guichet_domain::Email::parse(&who.alpha).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .0;
         let states = inbound_states(&app, agent.id).await;
         let state_of = |subject: &str| {
-            states.iter().find(|(s, _)| s == subject).map(|(_, st)| st.clone()).unwrap_or_else(|| panic!("{backend}: no {subject} in {states:?}"))
+            states
+                .iter()
+                .find(|(s, _)| s == subject)
+                .map(|(_, st)| st.clone())
+                .unwrap_or_else(|| panic!("{backend}: no {subject} in {states:?}"))
         };
         assert_eq!(state_of("Dossier complet"), "set_aside", "over the size limit");
         assert_eq!(state_of("Absence"), "ignored");
@@ -403,27 +492,52 @@ async fn hostile_messages_never_stop_the_fetch_and_an_interrupted_fetch_resumes_
         assert_eq!(state_of("Question"), "contact");
         assert_eq!(state_of("HTML"), "contact");
         assert_eq!(state_of("Charset faux"), "contact");
-        assert!(states.iter().any(|(_, st)| st == "set_aside" || st == "contact"), "the broken one is kept");
+        assert!(
+            states.iter().any(|(_, st)| st == "set_aside" || st == "contact"),
+            "the broken one is kept"
+        );
         assert_eq!(states.len(), messages.len(), "{backend}: nothing lost: {states:?}");
         // Reasons are recorded; scripts never reach the page.
-        let all = store.list_inbound(agent.id, &["set_aside", "ignored", "contact"], 100).await.unwrap();
+        let all =
+            store.list_inbound(agent.id, &["set_aside", "ignored", "contact"], 100).await.unwrap();
         for m in &all {
             if m.message.state != "contact" {
-                assert!(m.message.reason.as_deref().is_some_and(|r| !r.is_empty()), "{:?}", m.message.subject);
+                assert!(
+                    m.message.reason.as_deref().is_some_and(|r| !r.is_empty()),
+                    "{:?}",
+                    m.message.subject
+                );
             }
         }
         let html = all.iter().find(|m| m.message.subject == "HTML").unwrap();
-        assert!(html.message.body.contains("Bonjour") && !html.message.body.contains("<script") && !html.message.body.contains("onerror"), "{}", html.message.body);
+        assert!(
+            html.message.body.contains("Bonjour")
+                && !html.message.body.contains("<script")
+                && !html.message.body.contains("onerror"),
+            "{}",
+            html.message.body
+        );
         let mut c = agent_login(&app, &who.alpha).await;
         let page = c.get_agent(&format!("/agents/contacts/{}", html.message.id)).await;
         assert!(!page.body.contains("<script>fetch"), "never rendered as HTML");
         let charset = all.iter().find(|m| m.message.subject == "Charset faux").unwrap();
-        assert!(charset.message.body.starts_with('D'), "decoded without failing: {}", charset.message.body);
+        assert!(
+            charset.message.body.starts_with('D'),
+            "decoded without failing: {}",
+            charset.message.body
+        );
 
         // An interrupted fetch: five more messages, the fetch is killed after the first one
         // is stored, then a new fetch takes the rest. Nothing is lost, nothing doubled.
         for i in 0..5 {
-            let raw = message("n@exemple.test", to, &format!("n{i}@exemple.test"), &format!("Suite {i}"), "", "texte");
+            let raw = message(
+                "n@exemple.test",
+                to,
+                &format!("n{i}@exemple.test"),
+                &format!("Suite {i}"),
+                "",
+                "texte",
+            );
             send_raw(host.smtp, "n@exemple.test", to, &raw).await;
         }
         let before = inbound_states(&app, agent.id).await.len();
@@ -432,7 +546,8 @@ async fn hostile_messages_never_stop_the_fetch_and_an_interrupted_fetch_resumes_
         assert_eq!(inbound::fetch_mailbox_at_most(&app.state, &e, 2).await.unwrap(), 2);
         assert_eq!(inbound_states(&app, agent.id).await.len(), before + 2);
         // …and a task killed in the middle of its run loses nothing it had committed.
-        let (state, e) = (app.state.clone(), store.list_endpoints(Some(alpha)).await.unwrap().remove(0));
+        let (state, e) =
+            (app.state.clone(), store.list_endpoints(Some(alpha)).await.unwrap().remove(0));
         let task = tokio::spawn(async move { inbound::fetch_mailbox_at_most(&state, &e, 1).await });
         task.abort();
         let _ = task.await;
@@ -440,17 +555,35 @@ async fn hostile_messages_never_stop_the_fetch_and_an_interrupted_fetch_resumes_
         let after = inbound_states(&app, agent.id).await;
         assert_eq!(after.len(), before + 5, "{backend}: {after:?}");
         for i in 0..5 {
-            assert_eq!(after.iter().filter(|(s, _)| *s == format!("Suite {i}")).count(), 1, "{backend}: Suite {i}");
+            assert_eq!(
+                after.iter().filter(|(s, _)| *s == format!("Suite {i}")).count(),
+                1,
+                "{backend}: Suite {i}"
+            );
         }
         // Reading the whole mailbox again (a lost position, a new UIDVALIDITY) stores nothing twice.
         let e = store.list_endpoints(Some(alpha)).await.unwrap().remove(0);
-        store.set_endpoint_status(e.id, Some((e.uid_validity.unwrap(), 0)), None, time::OffsetDateTime::now_utc()).await.unwrap();
-        let again = inbound::fetch_mailbox(&app.state, &store.list_endpoints(Some(alpha)).await.unwrap()[0]).await.unwrap();
+        store
+            .set_endpoint_status(
+                e.id,
+                Some((e.uid_validity.unwrap(), 0)),
+                None,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+        let again = inbound::fetch_mailbox(
+            &app.state,
+            &store.list_endpoints(Some(alpha)).await.unwrap()[0],
+        )
+        .await
+        .unwrap();
         assert_eq!(again, messages.len() + 5);
         assert_eq!(inbound_states(&app, agent.id).await.len(), before + 5, "{backend}: duplicates");
 
         // The same message piped by an MTA is recognised too; a wrong token is refused.
-        let piped = message("p@exemple.test", to, "p@exemple.test", "Question", "", "Une question simple.");
+        let piped =
+            message("p@exemple.test", to, "p@exemple.test", "Question", "", "Une question simple.");
         let raw_with_path = mailbox(host.imap, to)
             .await
             .into_iter()
@@ -595,7 +728,9 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
                 "--password".into(),
                 "secret-kannel".into(),
                 "--get-url".into(),
-                format!("http://127.0.0.1:{port}/api/v1/sms/inbound?token={TOKEN}&from=%p&to=%P&text=%b&charset=%C&id=%I"),
+                format!(
+                    "http://127.0.0.1:{port}/api/v1/sms/inbound?token={TOKEN}&from=%p&to=%P&text=%b&charset=%C&id=%I"
+                ),
             ],
         );
         let kannel = Kannel::new(KannelConfig {
@@ -616,10 +751,20 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
         let form = agent.get_agent(&path).await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.body);
         let csrf = form.attrs("#formulaire input[name=_csrf]", "value").remove(0);
-        let today = guichet_domain::clock::paris(time::OffsetDateTime::now_utc()).date().to_string();
+        let today =
+            guichet_domain::clock::paris(time::OffsetDateTime::now_utc()).date().to_string();
         // A wrong phone number is refused with the field named, nothing is lost.
         let bad = agent
-            .post_multipart(&path, &[Part::Text("_csrf", &csrf), Part::Text("usager_nom", "Martin"), Part::Text("usager_telephone", "12"), Part::Text("recu_le", &today), Part::Text("sujet", "Rendez-vous")])
+            .post_multipart(
+                &path,
+                &[
+                    Part::Text("_csrf", &csrf),
+                    Part::Text("usager_nom", "Martin"),
+                    Part::Text("usager_telephone", "12"),
+                    Part::Text("recu_le", &today),
+                    Part::Text("sujet", "Rendez-vous"),
+                ],
+            )
             .await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(bad.text(".error-summary").contains("Téléphone de l'usager"), "{}", bad.body);
@@ -645,13 +790,19 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
             )
             .await;
         let request_path = location(&done).split('?').next().unwrap().to_owned();
-        let request_id: guichet_domain::RequestId = request_path.trim_start_matches("/agents/demandes/").parse().unwrap();
+        let request_id: guichet_domain::RequestId =
+            request_path.trim_start_matches("/agents/demandes/").parse().unwrap();
         let request = store.get_request(request_id).await.unwrap();
         assert_eq!(request.channel, guichet_domain::request::Channel::Guichet, "{backend}");
         assert!(request.citizen_id.is_some(), "{backend}: matched to the citizen's account");
         let ack = agent.get_agent(&format!("{request_path}/accuse")).await;
         assert_eq!(ack.status, StatusCode::OK);
-        assert!(ack.text(".printable").contains("R112-5") && ack.text(".printable").contains(&request.reference), "{}", ack.body);
+        assert!(
+            ack.text(".printable").contains("R112-5")
+                && ack.text(".printable").contains(&request.reference),
+            "{}",
+            ack.body
+        );
 
         // The citizen texts the mairie's number: Kannel calls Guichet, the SMS joins the request.
         let sent = control(control_port, "POST", "/inject", r#"{"from":"+33612345678","to":"38100","text":"Bonjour, ça marche pour jeudi ? Camille"}"#).await;
@@ -660,18 +811,46 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
             let store = store.clone();
             async move {
                 store.list_request_events(request_id, false).await.unwrap().iter().any(|e| {
-                    e.event.channel == guichet_domain::request::Channel::Sms && e.event.kind == "message"
+                    e.event.channel == guichet_domain::request::Channel::Sms
+                        && e.event.kind == "message"
                 })
             }
         })
         .await;
         let page = agent.get_agent(&request_path).await;
-        assert!(page.texts(".agent-timeline .body").iter().any(|b| b == "Bonjour, ça marche pour jeudi ? Camille"), "{backend}: UCS-2 decoded: {:?}", page.texts(".agent-timeline .body"));
+        assert!(
+            page.texts(".agent-timeline .body")
+                .iter()
+                .any(|b| b == "Bonjour, ça marche pour jeudi ? Camille"),
+            "{backend}: UCS-2 decoded: {:?}",
+            page.texts(".agent-timeline .body")
+        );
 
         // An internal note, then a paper letter.
         let csrf = page.attrs("#reponse-form input[name=_csrf]", "value").remove(0);
-        location(&agent.post_agent(&format!("{request_path}/note"), &[("_csrf", &csrf), ("note", "Rappeler jeudi matin.")]).await);
-        location(&agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "courrier"), ("reponse", "Madame,\n\nNous vous recevrons jeudi à 10 h.\n\nCordialement.")]).await);
+        location(
+            &agent
+                .post_agent(
+                    &format!("{request_path}/note"),
+                    &[("_csrf", &csrf), ("note", "Rappeler jeudi matin.")],
+                )
+                .await,
+        );
+        location(
+            &agent
+                .post_agent(
+                    &format!("{request_path}/reponse"),
+                    &[
+                        ("_csrf", &csrf),
+                        ("canal", "courrier"),
+                        (
+                            "reponse",
+                            "Madame,\n\nNous vous recevrons jeudi à 10 h.\n\nCordialement.",
+                        ),
+                    ],
+                )
+                .await,
+        );
         let page = agent.get_agent(&request_path).await;
         let pdf_href = page.attrs(".agent-timeline a[href*='/courriers/']", "href").remove(0);
         let pdf = app.get(&pdf_href).await;
@@ -688,7 +867,15 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
             response.into_body().collect().await.unwrap().to_bytes().to_vec()
         };
         let text = pdf_text(&bytes);
-        for expected in [request.reference.as_str(), "Collectivité alpha", "1 place de la Mairie", "20000 AJACCIO", "Camille Martin", "3 rue des Lilas", "Nous vous recevrons jeudi à 10 h."] {
+        for expected in [
+            request.reference.as_str(),
+            "Collectivité alpha",
+            "1 place de la Mairie",
+            "20000 AJACCIO",
+            "Camille Martin",
+            "3 rue des Lilas",
+            "Nous vous recevrons jeudi à 10 h.",
+        ] {
             assert!(text.contains(expected), "{backend}: {expected:?} not in the letter:\n{text}");
         }
         let code = text
@@ -699,20 +886,48 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
 
         // The agent answers by SMS: it leaves through Kannel and reaches the fake SMSC.
         let csrf = page.attrs("#reponse-form input[name=_csrf]", "value").remove(0);
-        let count = agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "sms"), ("apercu", "1"), ("reponse", "C’est noté : jeudi 10 h.")]).await;
+        let count = agent
+            .post_agent(
+                &format!("{request_path}/reponse"),
+                &[
+                    ("_csrf", &csrf),
+                    ("canal", "sms"),
+                    ("apercu", "1"),
+                    ("reponse", "C’est noté : jeudi 10 h."),
+                ],
+            )
+            .await;
         assert_eq!(count.status, StatusCode::OK);
-        assert!(count.text("#info").contains("1 SMS") && count.text("#info").contains("UCS-2"), "{}", count.text("#info"));
+        assert!(
+            count.text("#info").contains("1 SMS") && count.text("#info").contains("UCS-2"),
+            "{}",
+            count.text("#info")
+        );
         assert_eq!(count.text("#reponse"), "C’est noté : jeudi 10 h.", "the text is kept");
-        let too_long = agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "sms"), ("reponse", &"œ".repeat(700))]).await;
+        let too_long = agent
+            .post_agent(
+                &format!("{request_path}/reponse"),
+                &[("_csrf", &csrf), ("canal", "sms"), ("reponse", &"œ".repeat(700))],
+            )
+            .await;
         assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
-        location(&agent.post_agent(&format!("{request_path}/reponse"), &[("_csrf", &csrf), ("canal", "sms"), ("reponse", "C’est noté : jeudi 10 h.")]).await);
+        location(
+            &agent
+                .post_agent(
+                    &format!("{request_path}/reponse"),
+                    &[("_csrf", &csrf), ("canal", "sms"), ("reponse", "C’est noté : jeudi 10 h.")],
+                )
+                .await,
+        );
         runner(&store, None, Some(kannel.clone())).run_pending().await.unwrap();
         let received = control(control_port, "GET", "/received?min=1&timeout=20", "").await;
         assert!(received.contains("C’est noté : jeudi 10 h."), "{backend}: {received}");
         assert!(received.contains("33612345678"), "{received}");
         wait_for("the delivery report", || {
             let store = store.clone();
-            async move { store.request_sms(request_id).await.unwrap().iter().any(|m| m.status == "delivered") }
+            async move {
+                store.request_sms(request_id).await.unwrap().iter().any(|m| m.status == "delivered")
+            }
         })
         .await;
 
@@ -733,29 +948,46 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
                 ],
             )
             .await;
-        assert_eq!(location(&back), format!("{request_path}#historique"), "{backend}: {}", back.body);
+        assert_eq!(
+            location(&back),
+            format!("{request_path}#historique"),
+            "{backend}: {}",
+            back.body
+        );
 
         // The citizen writes from the portal too.
         let page = citizen.get(&format!("/compte/demandes/{request_id}")).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let csrf = page.attrs("form input[name=_csrf]", "value").remove(0);
-        let posted = citizen.post_multipart(&format!("/compte/demandes/{request_id}/messages"), &[Part::Text("_csrf", &csrf), Part::Text("message", "Merci !")]).await;
+        let posted = citizen
+            .post_multipart(
+                &format!("/compte/demandes/{request_id}/messages"),
+                &[Part::Text("_csrf", &csrf), Part::Text("message", "Merci !")],
+            )
+            .await;
         location(&posted);
 
         // One timeline, every channel, in order; the citizen's is the agent's minus the note.
         let agent_view = agent.get_agent(&request_path).await;
-        let channels: Vec<String> = agent_view.texts(".agent-timeline > li:not(.internal) .channel");
+        let channels: Vec<String> =
+            agent_view.texts(".agent-timeline > li:not(.internal) .channel");
         for c in ["Accueil", "SMS", "Courrier", "En ligne"] {
             assert!(channels.iter().any(|x| x == c), "{backend}: {c} missing from {channels:?}");
         }
-        assert_eq!(agent_view.texts(".agent-timeline > li.internal .body"), vec!["Rappeler jeudi matin."]);
+        assert_eq!(
+            agent_view.texts(".agent-timeline > li.internal .body"),
+            vec!["Rappeler jeudi matin."]
+        );
         let citizen_view = citizen.get(&format!("/compte/demandes/{request_id}")).await;
         let citizen_channels: Vec<String> = citizen_view
             .texts(".timeline > li .when")
             .iter()
             .map(|w| w.rsplit(" – ").next().unwrap().to_owned())
             .collect();
-        assert_eq!(citizen_channels, channels, "{backend}: the citizen sees the same exchanges in the same order");
+        assert_eq!(
+            citizen_channels, channels,
+            "{backend}: the citizen sees the same exchanges in the same order"
+        );
         let agent_bodies = agent_view.texts(".agent-timeline > li:not(.internal) > .body");
         let citizen_bodies = citizen_view.texts(".timeline > li > .body");
         assert_eq!(citizen_bodies, agent_bodies);
@@ -765,7 +997,17 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
         let path = format!("/agents/guichet/nouveau?canal=courrier&demarche={}", service.id);
         let csrf = agent.agent_csrf(&path).await;
         let missing_scan = agent
-            .post_multipart(&path, &[Part::Text("_csrf", &csrf), Part::Text("usager_nom", "Durand"), Part::Text("recu_le", &today), Part::Text("sujet", "Courrier"), Part::Text("question", "Voir lettre"), Part::Text("rappel", "non")])
+            .post_multipart(
+                &path,
+                &[
+                    Part::Text("_csrf", &csrf),
+                    Part::Text("usager_nom", "Durand"),
+                    Part::Text("recu_le", &today),
+                    Part::Text("sujet", "Courrier"),
+                    Part::Text("question", "Voir lettre"),
+                    Part::Text("rappel", "non"),
+                ],
+            )
             .await;
         assert_eq!(missing_scan.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(missing_scan.text(".error-summary").contains("Courrier numérisé"));
@@ -785,13 +1027,20 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
             )
             .await;
         let paper_path = location(&done).split('?').next().unwrap().to_owned();
-        let paper: guichet_domain::RequestId = paper_path.trim_start_matches("/agents/demandes/").parse().unwrap();
+        let paper: guichet_domain::RequestId =
+            paper_path.trim_start_matches("/agents/demandes/").parse().unwrap();
         let paper = store.get_request(paper).await.unwrap();
         assert_eq!(paper.channel, guichet_domain::request::Channel::Courrier, "{backend}");
         assert!(paper.citizen_id.is_none(), "no address: the identity stays on the request");
         let page = agent.get_agent(&paper_path).await;
         assert!(page.texts(".files a").iter().any(|f| f == "lettre.pdf"), "{}", page.body);
-        assert!(agent.get_agent(&format!("{paper_path}/accuse")).await.text(".printable").contains("R112-5"));
+        assert!(
+            agent
+                .get_agent(&format!("{paper_path}/accuse"))
+                .await
+                .text(".printable")
+                .contains("R112-5")
+        );
 
         // Walls: bravo's agent reaches none of it.
         let mut other = agent_login(&app, &who.bravo).await;
@@ -799,9 +1048,23 @@ async fn counter_sms_and_paper_land_on_one_request_whose_timeline_mixes_every_ch
         assert_eq!(other.get_agent(&path).await.status, StatusCode::NOT_FOUND);
         let csrf = other.agent_csrf("/agents/courrier/nouveau").await;
         let foreign = other
-            .post_multipart("/agents/courrier/nouveau", &[Part::Text("_csrf", &csrf), Part::Text("collectivite", &alpha.to_string()), Part::Text("expediteur", "X"), Part::Text("recu_le", &today), Part::Text("code", &code), Part::File("scan", "x.pdf", b"%PDF-1.4\n")])
+            .post_multipart(
+                "/agents/courrier/nouveau",
+                &[
+                    Part::Text("_csrf", &csrf),
+                    Part::Text("collectivite", &alpha.to_string()),
+                    Part::Text("expediteur", "X"),
+                    Part::Text("recu_le", &today),
+                    Part::Text("code", &code),
+                    Part::File("scan", "x.pdf", b"%PDF-1.4\n"),
+                ],
+            )
             .await;
-        assert_eq!(foreign.status, StatusCode::UNPROCESSABLE_ENTITY, "neither alpha nor its letter codes");
+        assert_eq!(
+            foreign.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "neither alpha nor its letter codes"
+        );
         app.db.finish().await;
     }
 }
@@ -818,14 +1081,49 @@ async fn administrators_manage_their_addresses_and_numbers() {
         let mut admin = agent_login(&app, &who.admin).await;
         let csrf = admin.agent_csrf("/agents/admin/").await;
         let path = format!("/agents/admin/{epci}/canaux");
-        let bad = admin.post_agent(&path, &[("_csrf", &csrf), ("type", "email"), ("adresse", "pas-une-adresse")]).await;
+        let bad = admin
+            .post_agent(
+                &path,
+                &[("_csrf", &csrf), ("type", "email"), ("adresse", "pas-une-adresse")],
+            )
+            .await;
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(bad.text("#erreurs").contains("Adresse fonctionnelle"), "{}", bad.body);
-        let bad = admin.post_agent(&path, &[("_csrf", &csrf), ("type", "email"), ("adresse", "accueil@cc.test"), ("imap", "http://x"), ("imap_mot_de_passe", "p")]).await;
+        let bad = admin
+            .post_agent(
+                &path,
+                &[
+                    ("_csrf", &csrf),
+                    ("type", "email"),
+                    ("adresse", "accueil@cc.test"),
+                    ("imap", "http://x"),
+                    ("imap_mot_de_passe", "p"),
+                ],
+            )
+            .await;
         assert!(bad.text("#erreurs").contains("Serveur IMAP"));
-        location(&admin.post_agent(&path, &[("_csrf", &csrf), ("type", "email"), ("adresse", "Accueil@CC.test"), ("imap", "imaps://accueil%40cc.test@mail.cc.test/INBOX"), ("imap_mot_de_passe", "secret-imap")]).await);
-        location(&admin.post_agent(&path, &[("_csrf", &csrf), ("type", "sms"), ("adresse", "38200")]).await);
-        let taken = admin.post_agent(&path, &[("_csrf", &csrf), ("type", "sms"), ("adresse", "38200")]).await;
+        location(
+            &admin
+                .post_agent(
+                    &path,
+                    &[
+                        ("_csrf", &csrf),
+                        ("type", "email"),
+                        ("adresse", "Accueil@CC.test"),
+                        ("imap", "imaps://accueil%40cc.test@mail.cc.test/INBOX"),
+                        ("imap_mot_de_passe", "secret-imap"),
+                    ],
+                )
+                .await,
+        );
+        location(
+            &admin
+                .post_agent(&path, &[("_csrf", &csrf), ("type", "sms"), ("adresse", "38200")])
+                .await,
+        );
+        let taken = admin
+            .post_agent(&path, &[("_csrf", &csrf), ("type", "sms"), ("adresse", "38200")])
+            .await;
         assert!(taken.text("#erreurs").contains("déjà utilisé"));
         let page = admin.get_agent("/agents/admin/").await;
         let listed = page.texts(".endpoints li");
@@ -835,9 +1133,18 @@ async fn administrators_manage_their_addresses_and_numbers() {
         // Another tenant's agent cannot touch them.
         let mut agent = agent_login(&app, &who.alpha).await;
         let csrf2 = agent.agent_csrf("/agents/").await;
-        assert_eq!(agent.post_agent(&path, &[("_csrf", &csrf2), ("type", "sms"), ("adresse", "38300")]).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            agent
+                .post_agent(&path, &[("_csrf", &csrf2), ("type", "sms"), ("adresse", "38300")])
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
         let id = store.list_endpoints(Some(epci)).await.unwrap()[0].id;
-        assert_eq!(agent.post_agent(&format!("{path}/{id}/supprimer"), &[("_csrf", &csrf2)]).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            agent.post_agent(&format!("{path}/{id}/supprimer"), &[("_csrf", &csrf2)]).await.status,
+            StatusCode::NOT_FOUND
+        );
         location(&admin.post_agent(&format!("{path}/{id}/supprimer"), &[("_csrf", &csrf)]).await);
         assert_eq!(store.list_endpoints(Some(epci)).await.unwrap().len(), 1);
         app.db.finish().await;

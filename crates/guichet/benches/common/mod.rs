@@ -90,4 +90,3 @@ pub async fn login(router: &axum::Router) -> String {
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
-

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use guichet_domain::request::{ActorKind, Channel};
 use guichet_domain::{EventId, RequestId, ServiceId, TenantId, TenantKind};
-use guichet_store::{
-    DashboardQuery, NewEvent, NewRequest, StatusChange, Store, SubmissionRecords,
-};
+use guichet_store::{DashboardQuery, NewEvent, NewRequest, StatusChange, Store, SubmissionRecords};
 use guichet_testkit::TestDb;
 use guichet_testkit::fixtures::{service, tenant};
 use time::macros::{date, datetime};
@@ -25,8 +23,10 @@ struct World {
 
 async fn world(s: &Arc<dyn Store>) -> World {
     let epci = s.add_tenant(&tenant("cc-test", TenantKind::Epci, None, 1), &[]).await.unwrap();
-    let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, Some(epci.id), 2), &[]).await.unwrap();
-    let b = s.add_tenant(&tenant("bravo", TenantKind::Commune, Some(epci.id), 3), &[]).await.unwrap();
+    let a =
+        s.add_tenant(&tenant("alpha", TenantKind::Commune, Some(epci.id), 2), &[]).await.unwrap();
+    let b =
+        s.add_tenant(&tenant("bravo", TenantKind::Commune, Some(epci.id), 3), &[]).await.unwrap();
     let (sa, sb, se) = (
         service(a.id, "question-mairie"),
         service(b.id, "acte-etat-civil"),
@@ -38,7 +38,15 @@ async fn world(s: &Arc<dyn Store>) -> World {
     World { epci: epci.id, a: a.id, b: b.id, sa: sa.id, sb: sb.id, se: se.id }
 }
 
-fn event(tenant: TenantId, r: RequestId, at: OffsetDateTime, kind: &str, agent: bool, visible: bool, data: serde_json::Value) -> NewEvent {
+fn event(
+    tenant: TenantId,
+    r: RequestId,
+    at: OffsetDateTime,
+    kind: &str,
+    agent: bool,
+    visible: bool,
+    data: serde_json::Value,
+) -> NewEvent {
     NewEvent {
         id: EventId::new(),
         tenant_id: tenant,
@@ -88,9 +96,25 @@ async fn submit(s: &Arc<dyn Store>, r: Req<'_>) -> RequestId {
     };
     let (tenant, ack, at) = (r.tenant, r.ack, r.at);
     s.submit_request(&new, &move |reference: &str| {
-        let mut events = vec![event(tenant, id, at, "submitted", false, true, serde_json::json!({"reference": reference}))];
+        let mut events = vec![event(
+            tenant,
+            id,
+            at,
+            "submitted",
+            false,
+            true,
+            serde_json::json!({"reference": reference}),
+        )];
         if let Some(ack) = ack {
-            events.push(event(tenant, id, ack, "acknowledged", false, true, serde_json::json!({"kind": "are"})));
+            events.push(event(
+                tenant,
+                id,
+                ack,
+                "acknowledged",
+                false,
+                true,
+                serde_json::json!({"kind": "are"}),
+            ));
         }
         Ok(SubmissionRecords { events, ..Default::default() })
     })
@@ -100,9 +124,25 @@ async fn submit(s: &Arc<dyn Store>, r: Req<'_>) -> RequestId {
 }
 
 /// A status change made by an agent at `at` (visible: it is a response).
-async fn step(s: &Arc<dyn Store>, tenant: TenantId, r: RequestId, from: &str, to: &str, phase: &str, at: OffsetDateTime) {
+async fn step(
+    s: &Arc<dyn Store>,
+    tenant: TenantId,
+    r: RequestId,
+    from: &str,
+    to: &str,
+    phase: &str,
+    at: OffsetDateTime,
+) {
     let records = SubmissionRecords {
-        events: vec![event(tenant, r, at, "status_changed", true, true, serde_json::json!({"from": from, "to": to}))],
+        events: vec![event(
+            tenant,
+            r,
+            at,
+            "status_changed",
+            true,
+            true,
+            serde_json::json!({"from": from, "to": to}),
+        )],
         ..Default::default()
     };
     let change = StatusChange {
@@ -126,36 +166,180 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         let h = |t: OffsetDateTime, n: i64| t + Duration::hours(n);
         // r1: alpha, web; answered after 24 h, closed after 3 days.
         let t1 = datetime!(2026-03-02 09:00 UTC);
-        let r1 = submit(&s, Req { tenant: w.a, commune: None, service: w.sa, channel: Channel::Web, at: t1, ack: Some(h(t1, 1)), ack_due: datetime!(2026-03-16 23:00 UTC), deemed: None, label: "r1" }).await;
+        let r1 = submit(
+            &s,
+            Req {
+                tenant: w.a,
+                commune: None,
+                service: w.sa,
+                channel: Channel::Web,
+                at: t1,
+                ack: Some(h(t1, 1)),
+                ack_due: datetime!(2026-03-16 23:00 UTC),
+                deemed: None,
+                label: "r1",
+            },
+        )
+        .await;
         step(&s, w.a, r1, "received", "in_progress", "open", datetime!(2026-03-03 09:00 UTC)).await;
-        step(&s, w.a, r1, "in_progress", "accepted", "closed", datetime!(2026-03-05 09:00 UTC)).await;
+        step(&s, w.a, r1, "in_progress", "accepted", "closed", datetime!(2026-03-05 09:00 UTC))
+            .await;
         // r2: alpha, e-mail; three days waiting for the citizen; closed after 7 days: 4 days.
         let t2 = datetime!(2026-03-04 09:00 UTC);
-        let r2 = submit(&s, Req { tenant: w.a, commune: None, service: w.sa, channel: Channel::Email, at: t2, ack: Some(h(t2, 1)), ack_due: datetime!(2026-03-18 23:00 UTC), deemed: None, label: "r2" }).await;
-        step(&s, w.a, r2, "received", "awaiting_citizen", "waiting", datetime!(2026-03-05 09:00 UTC)).await;
-        step(&s, w.a, r2, "awaiting_citizen", "in_progress", "open", datetime!(2026-03-08 09:00 UTC)).await;
-        step(&s, w.a, r2, "in_progress", "accepted", "closed", datetime!(2026-03-11 09:00 UTC)).await;
+        let r2 = submit(
+            &s,
+            Req {
+                tenant: w.a,
+                commune: None,
+                service: w.sa,
+                channel: Channel::Email,
+                at: t2,
+                ack: Some(h(t2, 1)),
+                ack_due: datetime!(2026-03-18 23:00 UTC),
+                deemed: None,
+                label: "r2",
+            },
+        )
+        .await;
+        step(
+            &s,
+            w.a,
+            r2,
+            "received",
+            "awaiting_citizen",
+            "waiting",
+            datetime!(2026-03-05 09:00 UTC),
+        )
+        .await;
+        step(
+            &s,
+            w.a,
+            r2,
+            "awaiting_citizen",
+            "in_progress",
+            "open",
+            datetime!(2026-03-08 09:00 UTC),
+        )
+        .await;
+        step(&s, w.a, r2, "in_progress", "accepted", "closed", datetime!(2026-03-11 09:00 UTC))
+            .await;
         // r3: bravo, SMS; acknowledged late; closed, reopened, closed again after 10 days.
         let t3 = datetime!(2026-03-10 09:00 UTC);
-        let r3 = submit(&s, Req { tenant: w.b, commune: None, service: w.sb, channel: Channel::Sms, at: t3, ack: Some(datetime!(2026-03-13 09:00 UTC)), ack_due: datetime!(2026-03-11 23:00 UTC), deemed: None, label: "r3" }).await;
+        let r3 = submit(
+            &s,
+            Req {
+                tenant: w.b,
+                commune: None,
+                service: w.sb,
+                channel: Channel::Sms,
+                at: t3,
+                ack: Some(datetime!(2026-03-13 09:00 UTC)),
+                ack_due: datetime!(2026-03-11 23:00 UTC),
+                deemed: None,
+                label: "r3",
+            },
+        )
+        .await;
         step(&s, w.b, r3, "received", "rejected", "closed", datetime!(2026-03-12 09:00 UTC)).await;
         step(&s, w.b, r3, "rejected", "in_progress", "open", datetime!(2026-03-14 09:00 UTC)).await;
         step(&s, w.b, r3, "in_progress", "closed", "closed", datetime!(2026-03-20 09:00 UTC)).await;
         // r4: the EPCI's service for a bravo citizen, by post; open, past its deadline.
         let t4 = datetime!(2026-03-15 09:00 UTC);
-        submit(&s, Req { tenant: w.epci, commune: Some(w.b), service: w.se, channel: Channel::Courrier, at: t4, ack: Some(t4), ack_due: datetime!(2026-03-27 23:00 UTC), deemed: Some(date!(2026-03-20)), label: "r4" }).await;
+        submit(
+            &s,
+            Req {
+                tenant: w.epci,
+                commune: Some(w.b),
+                service: w.se,
+                channel: Channel::Courrier,
+                at: t4,
+                ack: Some(t4),
+                ack_due: datetime!(2026-03-27 23:00 UTC),
+                deemed: Some(date!(2026 - 03 - 20)),
+                label: "r4",
+            },
+        )
+        .await;
         // r5: alpha, at the counter; an agent's message after 4 hours; due soon.
         let t5 = datetime!(2026-03-28 09:00 UTC);
-        let r5 = submit(&s, Req { tenant: w.a, commune: None, service: w.sa, channel: Channel::Guichet, at: t5, ack: Some(t5), ack_due: datetime!(2026-04-10 22:00 UTC), deemed: Some(date!(2026-04-03)), label: "r5" }).await;
-        s.record(&SubmissionRecords { events: vec![event(w.a, r5, h(t5, 4), "message", true, true, serde_json::json!({"body": "Reçu"}))], ..Default::default() }).await.unwrap();
+        let r5 = submit(
+            &s,
+            Req {
+                tenant: w.a,
+                commune: None,
+                service: w.sa,
+                channel: Channel::Guichet,
+                at: t5,
+                ack: Some(t5),
+                ack_due: datetime!(2026-04-10 22:00 UTC),
+                deemed: Some(date!(2026 - 04 - 03)),
+                label: "r5",
+            },
+        )
+        .await;
+        s.record(&SubmissionRecords {
+            events: vec![event(
+                w.a,
+                r5,
+                h(t5, 4),
+                "message",
+                true,
+                true,
+                serde_json::json!({"body": "Reçu"}),
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         // An internal note is no response.
-        s.record(&SubmissionRecords { events: vec![event(w.a, r5, h(t5, 1), "note", true, false, serde_json::json!({"body": "x"}))], ..Default::default() }).await.unwrap();
+        s.record(&SubmissionRecords {
+            events: vec![event(
+                w.a,
+                r5,
+                h(t5, 1),
+                "note",
+                true,
+                false,
+                serde_json::json!({"body": "x"}),
+            )],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         // r7: bravo, web, not acknowledged yet.
         let t7 = datetime!(2026-03-30 09:00 UTC);
-        submit(&s, Req { tenant: w.b, commune: None, service: w.sb, channel: Channel::Web, at: t7, ack: None, ack_due: datetime!(2026-04-13 22:00 UTC), deemed: None, label: "r7" }).await;
+        submit(
+            &s,
+            Req {
+                tenant: w.b,
+                commune: None,
+                service: w.sb,
+                channel: Channel::Web,
+                at: t7,
+                ack: None,
+                ack_due: datetime!(2026-04-13 22:00 UTC),
+                deemed: None,
+                label: "r7",
+            },
+        )
+        .await;
         // r6: the previous period; closed after 2 days.
         let t6 = datetime!(2026-02-10 09:00 UTC);
-        let r6 = submit(&s, Req { tenant: w.a, commune: None, service: w.sa, channel: Channel::Web, at: t6, ack: Some(t6), ack_due: datetime!(2026-02-24 23:00 UTC), deemed: None, label: "r6" }).await;
+        let r6 = submit(
+            &s,
+            Req {
+                tenant: w.a,
+                commune: None,
+                service: w.sa,
+                channel: Channel::Web,
+                at: t6,
+                ack: Some(t6),
+                ack_due: datetime!(2026-02-24 23:00 UTC),
+                deemed: None,
+                label: "r6",
+            },
+        )
+        .await;
         step(&s, w.a, r6, "received", "accepted", "closed", datetime!(2026-02-12 09:00 UTC)).await;
 
         let q = DashboardQuery {
@@ -166,21 +350,40 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
             from: datetime!(2026-03-01 00:00 UTC),
             to: datetime!(2026-03-31 00:00 UTC),
         };
-        let previous = DashboardQuery { from: datetime!(2026-01-30 00:00 UTC), to: q.from, ..q.clone() };
+        let previous =
+            DashboardQuery { from: datetime!(2026-01-30 00:00 UTC), to: q.from, ..q.clone() };
         let backend = format!("{:?}", db.backend);
 
         // Volumes by service, channel, commune.
         let v = s.volume_counts(&q).await.unwrap();
         let total: i64 = v.iter().map(|c| c.n).sum();
         assert_eq!(total, 6, "{backend}");
-        let by = |f: &dyn Fn(&guichet_store::VolumeCount) -> bool| v.iter().filter(|c| f(c)).map(|c| c.n).sum::<i64>();
-        assert_eq!((by(&|c| c.service == w.sa), by(&|c| c.service == w.sb), by(&|c| c.service == w.se)), (3, 2, 1), "{backend}");
+        let by = |f: &dyn Fn(&guichet_store::VolumeCount) -> bool| {
+            v.iter().filter(|c| f(c)).map(|c| c.n).sum::<i64>()
+        };
         assert_eq!(
-            [Channel::Web, Channel::Email, Channel::Sms, Channel::Courrier, Channel::Guichet, Channel::Telephone].map(|ch| by(&|c| c.channel == ch)),
+            (by(&|c| c.service == w.sa), by(&|c| c.service == w.sb), by(&|c| c.service == w.se)),
+            (3, 2, 1),
+            "{backend}"
+        );
+        assert_eq!(
+            [
+                Channel::Web,
+                Channel::Email,
+                Channel::Sms,
+                Channel::Courrier,
+                Channel::Guichet,
+                Channel::Telephone
+            ]
+            .map(|ch| by(&|c| c.channel == ch)),
             [2, 1, 1, 1, 1, 0],
             "{backend}"
         );
-        assert_eq!((by(&|c| c.commune == w.a), by(&|c| c.commune == w.b), by(&|c| c.commune == w.epci)), (3, 3, 0), "{backend}: the EPCI's request counts for the citizen's commune");
+        assert_eq!(
+            (by(&|c| c.commune == w.a), by(&|c| c.commune == w.b), by(&|c| c.commune == w.epci)),
+            (3, 3, 0),
+            "{backend}: the EPCI's request counts for the citizen's commune"
+        );
         assert_eq!(s.volume_counts(&previous).await.unwrap().iter().map(|c| c.n).sum::<i64>(), 1);
         let hours: i64 = s.volume_by_hour(&q).await.unwrap().iter().map(|(_, n)| n).sum();
         assert_eq!(hours, 6);
@@ -194,7 +397,12 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
 
         // Processing times: r1 3 days, r2 7 − 3 waiting = 4 days, r3 10 days (its last closing).
         let p = s.processing_times(&q).await.unwrap();
-        let get = |svc: Option<ServiceId>| p.iter().find(|x| x.service == svc).cloned().unwrap_or_else(|| panic!("{backend}: {svc:?} in {p:?}"));
+        let get = |svc: Option<ServiceId>| {
+            p.iter()
+                .find(|x| x.service == svc)
+                .cloned()
+                .unwrap_or_else(|| panic!("{backend}: {svc:?} in {p:?}"))
+        };
         let sa = get(Some(w.sa));
         assert_eq!((sa.n, sa.median_us, sa.p90_us), (2, 3 * DAY, 4 * DAY), "{backend}");
         let sb = get(Some(w.sb));
@@ -207,12 +415,24 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         // First responses: 24 h, 24 h, 48 h, 4 h; r4 and r7 have none.
         let (first, without) = s.first_response_times(&q).await.unwrap();
         let first = first.unwrap();
-        assert_eq!((first.n, first.median_us, first.p90_us, without), (4, 24 * HOUR, 48 * HOUR, 2), "{backend}");
+        assert_eq!(
+            (first.n, first.median_us, first.p90_us, without),
+            (4, 24 * HOUR, 48 * HOUR, 2),
+            "{backend}"
+        );
 
         // Backlog at the end of the period: r4 (16 days old, overdue), r5 (due soon), r7.
         let backlog = s.backlog(&q, q.to, 7).await.unwrap();
         assert_eq!(
-            (backlog.open, backlog.under_7_days, backlog.under_30_days, backlog.under_90_days, backlog.over_90_days, backlog.overdue, backlog.due_soon),
+            (
+                backlog.open,
+                backlog.under_7_days,
+                backlog.under_30_days,
+                backlog.under_90_days,
+                backlog.over_90_days,
+                backlog.overdue,
+                backlog.due_soon
+            ),
             (3, 2, 1, 0, 0, 1, 1),
             "{backend}"
         );
@@ -228,7 +448,12 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         assert_eq!((acks.due, acks.in_time), (6, 4), "{backend}");
 
         // Views are traced in the history but left out of the timeline.
-        s.record(&SubmissionRecords { events: vec![event(w.a, r1, h(t1, 100), "viewed", true, false, serde_json::json!({}))], ..Default::default() }).await.unwrap();
+        s.record(&SubmissionRecords {
+            events: vec![event(w.a, r1, h(t1, 100), "viewed", true, false, serde_json::json!({}))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let timeline = s.list_request_events(r1, false).await.unwrap();
         let history = s.list_request_history(r1).await.unwrap();
         assert!(timeline.iter().all(|e| e.event.kind != "viewed"), "{backend}");

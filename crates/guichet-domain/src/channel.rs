@@ -67,13 +67,8 @@ pub fn sms_length(text: &str) -> SmsLength {
     } else {
         (SmsEncoding::Ucs2, text.encode_utf16().count(), 70, 67)
     };
-    let segments = if units == 0 {
-        1
-    } else if units <= single {
-        1
-    } else {
-        units.div_ceil(part)
-    };
+    // An empty message still takes one; a long one is split into parts with a header each.
+    let segments = if units <= single { 1 } else { units.div_ceil(part) };
     SmsLength { encoding, units, segments }
 }
 

@@ -135,12 +135,12 @@ impl TerritoryStore for PgStore {
                         &r.search_text,
                     ))
                     .bind(None::<uuid::Uuid>)
-                    .bind(r.ack_due_at.map(|x| x))
-                    .bind(t.acknowledged_at.map(|x| x))
-                    .bind(t.first_response_at.map(|x| x))
-                    .bind(t.closed_at.map(|x| x))
+                    .bind(r.ack_due_at)
+                    .bind(t.acknowledged_at)
+                    .bind(t.first_response_at)
+                    .bind(t.closed_at)
                     .bind(t.waiting_us)
-                    .bind(t.waiting_since.map(|x| x))
+                    .bind(t.waiting_since)
                     .bind(t.reopened)
                     .bind(t.processing_us);
             }

@@ -135,12 +135,12 @@ impl TerritoryStore for SqliteStore {
                         &r.search_text,
                     ))
                     .bind(None::<uuid::Uuid>)
-                    .bind(r.ack_due_at.map(|x| to_us(x)))
-                    .bind(t.acknowledged_at.map(|x| to_us(x)))
-                    .bind(t.first_response_at.map(|x| to_us(x)))
-                    .bind(t.closed_at.map(|x| to_us(x)))
+                    .bind(r.ack_due_at.map(to_us))
+                    .bind(t.acknowledged_at.map(to_us))
+                    .bind(t.first_response_at.map(to_us))
+                    .bind(t.closed_at.map(to_us))
                     .bind(t.waiting_us)
-                    .bind(t.waiting_since.map(|x| to_us(x)))
+                    .bind(t.waiting_since.map(to_us))
                     .bind(t.reopened)
                     .bind(t.processing_us);
             }

@@ -48,8 +48,8 @@ pub async fn verify(store: &dyn Store, rebuild: bool) -> anyhow::Result<Report> 
                 report.without_events += 1;
                 continue;
             }
-            if !workflows.contains_key(&service) {
-                workflows.insert(service, store.get_service(service).await?.workflow());
+            if let std::collections::hash_map::Entry::Vacant(e) = workflows.entry(service) {
+                e.insert(store.get_service(service).await?.workflow());
             }
             let workflow = &workflows[&service];
             let replayed = replay(

@@ -244,7 +244,7 @@ pub(crate) fn number(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('\u{202f}');
         }
         out.push(c);
@@ -547,7 +547,7 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
             )
         })
         .collect();
-    rows_links.sort_by(|a, b| count_of(&b.0, 2).cmp(&count_of(&a.0, 2)));
+    rows_links.sort_by_key(|r| std::cmp::Reverse(count_of(&r.0, 2)));
     let (rows, links): (Vec<_>, Vec<_>) = rows_links.into_iter().unzip();
     tables.push(Table {
         key: "demarches",
@@ -686,7 +686,7 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
             ))
         })
         .collect();
-    rows_links.sort_by(|a, b| count_of(&b.0, 1).cmp(&count_of(&a.0, 1)));
+    rows_links.sort_by_key(|r| std::cmp::Reverse(count_of(&r.0, 1)));
     if let Some(o) = overall(&processing) {
         rows_links.push((
             vec![

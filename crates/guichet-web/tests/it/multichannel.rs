@@ -328,7 +328,7 @@ async fn an_email_conversation_is_fetched_threaded_and_answered_over_real_server
         );
         send_raw(host.smtp, "camille@exemple.test", "mairie@alpha.test", &reply).await;
         assert_eq!(fetch(&app, alpha).await, 1);
-        let page = agent.get_agent(&request_path.split('?').next().unwrap().to_owned()).await;
+        let page = agent.get_agent(request_path.split('?').next().unwrap()).await;
         let bodies = page.texts(".agent-timeline li .body");
         assert!(
             bodies.iter().any(|b| b == "Voici une précision : c'est pour un mariage."),

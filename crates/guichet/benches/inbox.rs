@@ -13,7 +13,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, login, open, percentile};
+use common::{Client, Plan, login, measure, open};
 use guichet_jobs::JobStats;
 use guichet_web::{AppState, WebConfig};
 
@@ -56,46 +56,6 @@ async fn main() {
         ("second page (keyset)", next),
         ("request page", format!("/agents/demandes/{request}")),
     ];
-    println!("backend: {backend}  samples: {SAMPLES}  target: p95 < {} ms", TARGET_P95.as_millis());
-    println!("{:<30} {:>9} {:>9} {:>9} {:>7}", "scenario", "p50 ms", "p95 ms", "p99 ms", "target");
-    let mut report = Vec::new();
-    for (name, path) in scenarios {
-        if path.is_empty() {
-            continue;
-        }
-        for _ in 0..10 {
-            client.get(&path).await;
-        }
-        let mut times = Vec::with_capacity(SAMPLES);
-        for _ in 0..SAMPLES {
-            let (status, _, t) = client.get(&path).await;
-            assert_eq!(status, 200, "{name}: {path}");
-            times.push(t);
-        }
-        times.sort();
-        let (p50, p95, p99) =
-            (percentile(&times, 0.5), percentile(&times, 0.95), percentile(&times, 0.99));
-        let ok = p95 < TARGET_P95;
-        println!(
-            "{name:<30} {:>9.2} {:>9.2} {:>9.2} {:>7}",
-            p50.as_secs_f64() * 1e3,
-            p95.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3,
-            if ok { "ok" } else { "MISSED" }
-        );
-        report.push(format!(
-            "{{\"scenario\":\"{name}\",\"p50_ms\":{:.3},\"p95_ms\":{:.3},\"p99_ms\":{:.3},\"target_p95_ms\":50,\"met\":{ok}}}",
-            p50.as_secs_f64() * 1e3,
-            p95.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
-        ));
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("inbox-{backend}.json"));
-    let _ = std::fs::write(
-        &path,
-        format!("{{\"backend\":\"{backend}\",\"results\":[{}]}}\n", report.join(",")),
-    );
-    println!("report: {}", path.display());
+    let plan = Plan { name: "inbox", warmup: 10, samples: SAMPLES, target_p95: TARGET_P95 };
+    measure(&client, backend, &plan, &scenarios).await;
 }

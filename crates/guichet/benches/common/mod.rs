@@ -90,3 +90,54 @@ pub async fn login(router: &axum::Router) -> String {
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
+
+/// How a benchmark run is measured.
+pub struct Plan {
+    /// File name prefix of the JSON report ("inbox", "dashboard").
+    pub name: &'static str,
+    /// Unmeasured requests before each scenario.
+    pub warmup: usize,
+    /// Measured requests per scenario.
+    pub samples: usize,
+    /// The p95 to stay under.
+    pub target_p95: Duration,
+}
+
+/// Times each scenario (a GET answered 200), prints p50/p95/p99 against the target and writes
+/// `bench/results/<name>-<backend>.json`. Scenarios with an empty path are skipped.
+pub async fn measure(client: &Client, backend: &str, plan: &Plan, scenarios: &[(&str, String)]) {
+    let target_ms = plan.target_p95.as_millis();
+    println!("backend: {backend}  samples: {}  target: p95 < {target_ms} ms", plan.samples);
+    println!("{:<32} {:>9} {:>9} {:>9} {:>7}", "scenario", "p50 ms", "p95 ms", "p99 ms", "target");
+    let mut report = Vec::new();
+    for (name, path) in scenarios.iter().filter(|(_, p)| !p.is_empty()) {
+        for _ in 0..plan.warmup {
+            client.get(path).await;
+        }
+        let mut times = Vec::with_capacity(plan.samples);
+        for _ in 0..plan.samples {
+            let (status, _, t) = client.get(path).await;
+            assert_eq!(status, 200, "{name}: {path}");
+            times.push(t);
+        }
+        times.sort();
+        let ms = |p: f64| percentile(&times, p).as_secs_f64() * 1e3;
+        let (p50, p95, p99) = (ms(0.5), ms(0.95), ms(0.99));
+        let ok = percentile(&times, 0.95) < plan.target_p95;
+        println!(
+            "{name:<32} {p50:>9.2} {p95:>9.2} {p99:>9.2} {:>7}",
+            if ok { "ok" } else { "MISSED" }
+        );
+        report.push(format!(
+            "{{\"scenario\":\"{name}\",\"p50_ms\":{p50:.3},\"p95_ms\":{p95:.3},\"p99_ms\":{p99:.3},\"target_p95_ms\":{target_ms},\"met\":{ok}}}"
+        ));
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("{}-{backend}.json", plan.name));
+    let _ = std::fs::write(
+        &path,
+        format!("{{\"backend\":\"{backend}\",\"results\":[{}]}}\n", report.join(",")),
+    );
+    println!("report: {}", path.display());
+}

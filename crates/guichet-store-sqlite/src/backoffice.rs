@@ -366,6 +366,57 @@ impl BackOfficeStore for SqliteStore {
         rows.iter().map(read_row).collect()
     }
 
+    async fn inbox_page(
+        &self,
+        agent: AgentId,
+        filter: &InboxFilter,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> StoreResult<(Vec<InboxRow>, i64)> {
+        if filter.search.is_none() {
+            return futures_util::future::try_join(
+                self.inbox(agent, filter, after, limit),
+                self.count_inbox(agent, filter),
+            )
+            .await;
+        }
+        // A search: the full-text match is the expensive part, so it runs once, into a
+        // materialized set that gives both the count and the page.
+        let tenants = search_tenants(self, agent, filter).await?;
+        let mut q = Query::new(agent);
+        q.filter(filter, &tenants);
+        let (cmp, dir) = match filter.sort {
+            InboxSort::Newest => ("<", "desc"),
+            InboxSort::Oldest => (">", "asc"),
+        };
+        let matched = q.clauses.join(" and ");
+        let cursor = match after {
+            Some(c) => {
+                q.params.push(P::T(to_us(c.submitted_at)));
+                q.params.push(P::U(c.id.as_uuid()));
+                let n = q.params.len();
+                format!("where (m.submitted_at, m.id) {cmp} (${}, ${n})", n - 1)
+            }
+            None => String::new(),
+        };
+        q.params.push(P::I(limit));
+        let sql = format!(
+            "with m as materialized (select r.submitted_at, r.id from requests r where {matched}) \
+             select x.*, (select count(*) from m) as total from (\
+             {INBOX_SELECT} where r.id in (select m.id from m {cursor} \
+             order by m.submitted_at {dir}, m.id {dir} limit ${})) x \
+             order by x.submitted_at {dir}, x.id {dir}",
+            q.params.len()
+        );
+        let rows = q.bind(&sql).fetch_all(&self.read).await.map_err(map_err)?;
+        let Some(first) = rows.first() else {
+            // An empty page (nothing found, or past the last page) carries no total.
+            return Ok((Vec::new(), self.count_inbox(agent, filter).await?));
+        };
+        let total = col(first, "total")?;
+        Ok((rows.iter().map(read_row).collect::<StoreResult<_>>()?, total))
+    }
+
     async fn count_inbox(&self, agent: AgentId, filter: &InboxFilter) -> StoreResult<i64> {
         let tenants = search_tenants(self, agent, filter).await?;
         let mut q = Query::new(agent);

@@ -145,19 +145,29 @@ impl TerritoryStore for SqliteStore {
                     .bind(t.processing_us);
             }
             q.execute(&mut *tx).await.map_err(map_err)?;
-            // One phase period each, from submission (a generated history has no events).
-            let rows: Vec<&str> = (0..chunk.len()).map(|_| "(?, 0, ?, ?, ?)").collect();
+            // The phase periods the generated timing implies (a generated history has no
+            // events): pending from submission, then waiting or closed from when it started.
+            let ids: Vec<String> = (0..chunk.len()).map(|_| "?".to_owned()).collect();
+            let dims = crate::dashboards::PERIOD_DIMENSIONS;
             let sql = format!(
-                "insert into request_periods (request_id, seq, tenant_id, phase, started_at) values {}",
-                rows.join(", ")
+                "insert into request_periods (request_id, seq, tenant_id, phase, started_at, ended_at, {dims}) \
+                 select r.id, 0, r.tenant_id, case when r.closed_at is not null or r.waiting_since is not null \
+                 then 'open' else r.phase end, r.submitted_at, coalesce(r.closed_at, r.waiting_since), \
+                 r.service_id, r.channel, coalesce(r.commune_tenant_id, r.tenant_id), r.submitted_at, \
+                 r.deemed_decision_on from requests r where r.id in ({ids}) \
+                 union all \
+                 select r.id, 1, r.tenant_id, r.phase, coalesce(r.closed_at, r.waiting_since), null, \
+                 r.service_id, r.channel, coalesce(r.commune_tenant_id, r.tenant_id), r.submitted_at, \
+                 r.deemed_decision_on from requests r where r.id in ({ids}) \
+                 and (r.closed_at is not null or r.waiting_since is not null)",
+                ids = ids.join(", ")
             );
             let mut q = sqlx::query(&sql);
-            for (r, _) in chunk {
-                q = q
-                    .bind(r.id.as_uuid())
-                    .bind(r.tenant_id.as_uuid())
-                    .bind(r.phase.as_str())
-                    .bind(to_us(r.submitted_at));
+            // Positional `?` twice: the ids are bound once per list.
+            for _ in 0..2 {
+                for (r, _) in chunk {
+                    q = q.bind(r.id.as_uuid());
+                }
             }
             q.execute(&mut *tx).await.map_err(map_err)?;
         }

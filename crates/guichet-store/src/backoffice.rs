@@ -227,8 +227,9 @@ pub trait BackOfficeStore {
     /// How many requests a filter matches in the agent's inbox.
     async fn count_inbox(&self, agent: AgentId, filter: &InboxFilter) -> StoreResult<i64>;
 
-    /// One page and the total, together (a backend may answer both from one pass, as SQLite
-    /// does for full-text searches, where matching is the expensive part).
+    /// One page and the total, together: by default both queries at once, on two
+    /// connections; a backend may answer both from one pass (SQLite does for full-text
+    /// searches, where matching is the expensive part).
     async fn inbox_page(
         &self,
         agent: AgentId,
@@ -236,9 +237,11 @@ pub trait BackOfficeStore {
         after: Option<Cursor>,
         limit: i64,
     ) -> StoreResult<(Vec<InboxRow>, i64)> {
-        let rows = self.inbox(agent, filter, after, limit).await?;
-        let total = self.count_inbox(agent, filter).await?;
-        Ok((rows, total))
+        futures_util::future::try_join(
+            self.inbox(agent, filter, after, limit),
+            self.count_inbox(agent, filter),
+        )
+        .await
     }
 
     /// A request, if it belongs to one of the agent's tenants.

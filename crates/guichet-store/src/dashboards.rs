@@ -147,4 +147,9 @@ pub trait DashboardStore {
 
     /// Overwrites a request's timing (`guichet stats rebuild`).
     async fn set_timing(&self, id: RequestId, timing: &Timing) -> StoreResult<()>;
+
+    /// Phase periods whose copy of their request's dimensions (service, channel, commune,
+    /// submission time; the deemed-decision date for the running one) differs from the request;
+    /// with `repair`, copies them again. Returns how many differed.
+    async fn period_drift(&self, repair: bool) -> StoreResult<u64>;
 }

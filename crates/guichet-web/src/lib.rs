@@ -9,6 +9,7 @@
 
 pub mod ack;
 mod assets;
+mod cache;
 mod error;
 mod files;
 mod forms;
@@ -164,6 +165,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(axum::middleware::from_fn(run_to_completion))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cache::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), host::resolve_custom_domain))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(

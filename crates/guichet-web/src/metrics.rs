@@ -36,7 +36,7 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         {
             let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
             *requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;

@@ -92,6 +92,7 @@ pub struct AppState {
     /// Counters of the in-process job runner (empty when jobs run elsewhere).
     pub job_stats: Arc<JobStats>,
     pub(crate) domains: Arc<DomainCache>,
+    pub(crate) pages: Arc<crate::cache::PageCache>,
     /// Uploaded files.
     pub files: crate::files::FileStore,
 }
@@ -106,6 +107,7 @@ impl AppState {
             metrics: Arc::new(HttpMetrics::default()),
             job_stats,
             domains: Arc::new(DomainCache::default()),
+            pages: Arc::default(),
             files,
         }
     }

@@ -124,14 +124,23 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
                 d.request, d.stored, d.replayed
             );
         }
-        if report.drifted.is_empty() {
+        if report.periods_drifted > 0 {
+            println!(
+                "{} périodes de traitement ne reprennent plus les données de leur demande{}",
+                report.periods_drifted,
+                if rebuild { " : recopiées" } else { "" }
+            );
+        }
+        if report.drifted.is_empty() && report.periods_drifted == 0 {
             println!("les chiffres des tableaux de bord sont conformes aux événements");
         } else if rebuild {
             println!("{} demandes recalculées d'après leurs événements", report.drifted.len());
         } else {
             anyhow::bail!(
-                "{} requests' dashboard figures differ from their events (run `guichet stats rebuild`)",
-                report.drifted.len()
+                "{} requests' dashboard figures differ from their events and {} phase periods \
+                 from their requests (run `guichet stats rebuild`)",
+                report.drifted.len(),
+                report.periods_drifted
             );
         }
         return Ok(());

@@ -1,7 +1,8 @@
 //! `guichet stats verify` and `guichet stats rebuild`: the dashboards read each request's
 //! timing columns, which the store keeps as events happen; these commands replay every
 //! request's events through the same definitions (guichet-domain's `metrics`) and report, or
-//! repair, any request whose columns drifted from its events.
+//! repair, any request whose columns drifted from its events, and any phase period whose
+//! copy of its request's dimensions drifted from the request.
 
 use std::collections::HashMap;
 
@@ -31,6 +32,9 @@ pub struct Report {
     pub without_events: u64,
     /// Drifted requests (repaired when `rebuild` was asked).
     pub drifted: Vec<Drift>,
+    /// Phase periods whose copy of their request's dimensions drifted (repaired when
+    /// `rebuild` was asked).
+    pub periods_drifted: u64,
 }
 
 /// Replays every request's events; with `rebuild`, overwrites drifted timings.
@@ -77,5 +81,6 @@ pub async fn verify(store: &dyn Store, rebuild: bool) -> anyhow::Result<Report> 
             }
         }
     }
+    report.periods_drifted = store.period_drift(rebuild).await?;
     Ok(report)
 }

@@ -14,7 +14,7 @@ use guichet_domain::clock::{date_fr, date_short, paris};
 use guichet_domain::request::Channel;
 use guichet_domain::{ServiceId, TenantId, TenantKind};
 use guichet_store::{
-    Acknowledgements, Agent, Backlog, DashboardQuery, Percentiles, Service, Tenant, VolumeCount,
+    Acknowledgements, Agent, DashboardQuery, Percentiles, Service, Tenant, VolumeCount,
 };
 use time::{Date, Duration, OffsetDateTime};
 
@@ -368,22 +368,34 @@ fn overall(p: &[Percentiles]) -> Option<&Percentiles> {
 async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
     let store = &state.store;
     let now = OffsetDateTime::now_utc();
-    let (volumes, before) =
-        (store.volume_counts(&s.query).await?, store.volume_counts(&s.previous).await?);
-    let (processing, processing_before) =
-        (store.processing_times(&s.query).await?, store.processing_times(&s.previous).await?);
-    let (first, first_before) = (
-        store.first_response_times(&s.query).await?,
-        store.first_response_times(&s.previous).await?,
-    );
     let at = s.query.to.min(now);
-    let (backlog, backlog_before): (Backlog, Backlog) = (
-        store.backlog(&s.query, at, DUE_SOON_DAYS).await?,
-        store.backlog(&s.previous, s.previous.to, DUE_SOON_DAYS).await?,
-    );
-    let (acks, acks_before): (Acknowledgements, Acknowledgements) =
-        (store.acknowledgements(&s.query).await?, store.acknowledgements(&s.previous).await?);
-    let hourly = store.volume_by_hour(&s.query).await?;
+    // The queries are independent and each reads its own index: run together, they use both
+    // the database's connections and the machine's cores.
+    let (
+        volumes,
+        before,
+        processing,
+        processing_before,
+        first,
+        first_before,
+        backlog,
+        backlog_before,
+        acks,
+        acks_before,
+        hourly,
+    ) = tokio::try_join!(
+        store.volume_counts(&s.query),
+        store.volume_counts(&s.previous),
+        store.processing_times(&s.query),
+        store.processing_times(&s.previous),
+        store.first_response_times(&s.query),
+        store.first_response_times(&s.previous),
+        store.backlog(&s.query, at, DUE_SOON_DAYS),
+        store.backlog(&s.previous, s.previous.to, DUE_SOON_DAYS),
+        store.acknowledgements(&s.query),
+        store.acknowledgements(&s.previous),
+        store.volume_by_hour(&s.query),
+    )?;
 
     let period = s.period();
     let total = sum(&volumes);

@@ -384,3 +384,51 @@ async fn a_request_whose_client_hangs_up_still_completes_its_write() {
     }
     assert!(found, "the sign-up completed although nobody waited for its answer");
 }
+
+#[tokio::test]
+async fn public_pages_are_kept_for_anonymous_visitors_and_renewed_when_an_agent_changes_something()
+{
+    let app = TestApp::new(WebConfig::default()).await;
+    crate::portal::world(&app.db.store).await;
+    let who = crate::backoffice::agents(&app).await;
+    let s = &app.db.store;
+    let alpha = s
+        .find_tenant_by_slug(&guichet_domain::Slug::parse("alpha").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let titles = |p: &crate::Page| p.texts("li.service a");
+    let before = titles(&app.get("/alpha/demarches").await);
+    assert!(!before.is_empty());
+
+    // A service added behind this process's back (an import, another instance): anonymous
+    // visitors get the kept page for a few seconds.
+    let mut added = guichet_testkit::fixtures::service(alpha.id, "question-mairie");
+    added.slug = "question-bis".into();
+    added.title = "Une autre question".into();
+    s.add_service(&added).await.unwrap();
+    assert_eq!(titles(&app.get("/alpha/demarches").await), before);
+
+    // A visitor with a session always gets a fresh page.
+    let request = Request::get("/alpha/demarches")
+        .header("host", "127.0.0.1:8080")
+        .header("cookie", "guichet_session=inconnu")
+        .body(Body::empty())
+        .unwrap();
+    assert!(titles(&app.request(request).await).contains(&"Une autre question".to_owned()));
+    // So does a search (a query string is never kept).
+    assert!(
+        titles(&app.get("/alpha/demarches?q=autre").await)
+            .contains(&"Une autre question".to_owned())
+    );
+
+    // Anything an agent changes through this process empties the cache at once.
+    crate::backoffice::agent_login(&app, &who.alpha).await;
+    let after = titles(&app.get("/alpha/demarches").await);
+    assert!(after.contains(&"Une autre question".to_owned()), "{after:?}");
+    // Kept pages keep their headers (the security headers are added to every answer).
+    let kept = app.get("/alpha/demarches").await;
+    assert_eq!(kept.header("content-type"), "text/html; charset=utf-8");
+    assert!(!kept.header("content-security-policy").is_empty());
+    app.db.finish().await;
+}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use guichet_domain::request::{ActorKind, Channel};
 use guichet_domain::{EventId, RequestId, ServiceId, TenantId, TenantKind};
 use guichet_store::{DashboardQuery, NewEvent, NewRequest, StatusChange, Store, SubmissionRecords};
-use guichet_testkit::TestDb;
 use guichet_testkit::fixtures::{service, tenant};
+use guichet_testkit::{Backend, TestDb};
 use time::macros::{date, datetime};
 use time::{Date, Duration, OffsetDateTime};
 
@@ -470,6 +470,30 @@ async fn every_dashboard_figure_matches_the_hand_computed_fixture() {
         let report = guichet::stats::verify(s.as_ref(), true).await.unwrap();
         assert_eq!(report.drifted.len(), 1);
         assert!(guichet::stats::verify(s.as_ref(), false).await.unwrap().drifted.is_empty());
+        // So is a phase period whose copy of its request's dimensions was edited.
+        assert_eq!(report.periods_drifted, 0, "{backend}");
+        tamper_period(&db, id).await;
+        let report = guichet::stats::verify(s.as_ref(), false).await.unwrap();
+        assert_eq!(report.periods_drifted, 1, "{backend}");
+        assert_eq!(guichet::stats::verify(s.as_ref(), true).await.unwrap().periods_drifted, 1);
+        assert_eq!(guichet::stats::verify(s.as_ref(), false).await.unwrap().periods_drifted, 0);
         db.finish().await;
+    }
+}
+
+/// Edits a request's first phase period behind the store's back.
+async fn tamper_period(db: &TestDb, request: RequestId) {
+    let sql = "update request_periods set channel = 'tampered' where request_id = $1 and seq = 0";
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(request.as_uuid()).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(request.as_uuid()).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
     }
 }

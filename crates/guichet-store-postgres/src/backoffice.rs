@@ -33,6 +33,8 @@ enum P {
 struct Query {
     clauses: Vec<String>,
     params: Vec<P>,
+    /// Which clause is the full-text match, if any.
+    search: Option<usize>,
 }
 
 /// The tenants whose requests a search may return: the filter's tenant, or all the agent's.
@@ -61,6 +63,7 @@ impl Query {
                 "r.tenant_id in (select tenant_id from memberships where agent_id = $1)".to_owned(),
             ],
             params: vec![P::U(agent.as_uuid())],
+            search: None,
         }
     }
 
@@ -130,6 +133,7 @@ impl Query {
                 self.clauses
                     .push(format!("{last} && to_tsquery('french', ${}))", self.params.len()));
             }
+            self.search = Some(self.clauses.len() - 1);
         }
     }
 
@@ -380,7 +384,20 @@ impl BackOfficeStore for PgStore {
             InboxSort::Newest => ("<", "desc"),
             InboxSort::Oldest => (">", "asc"),
         };
-        let matched = q.clauses.join(" and ");
+        // The match alone first, behind a fence: given the tenant and the text together, the
+        // planner misjudges the text's selectivity and walks every request of the agent's
+        // tenants instead of starting from the GIN index (ten times slower at a million rows).
+        // The other conditions then apply to the matches' own columns.
+        let Some(at) = q.search else {
+            // Blank search text: no match to run.
+            return futures_util::future::try_join(
+                self.inbox(agent, filter, after, limit),
+                self.count_inbox(agent, filter),
+            )
+            .await;
+        };
+        let text = q.clauses.remove(at);
+        let others = q.clauses.join(" and ");
         let cursor = match after {
             Some(c) => {
                 q.params.push(P::T(c.submitted_at));
@@ -392,7 +409,10 @@ impl BackOfficeStore for PgStore {
         };
         q.params.push(P::I(limit));
         let sql = format!(
-            "with m as materialized (select r.submitted_at, r.id from requests r where {matched}) \
+            "with t as materialized (select r.id, r.submitted_at, r.tenant_id, r.commune_tenant_id, \
+             r.service_id, r.status, r.phase, r.channel, r.assignee_id, r.deemed_decision_on \
+             from requests r where {text}), \
+             m as materialized (select r.submitted_at, r.id from t r where {others}) \
              select x.*, (select count(*) from m) as total from (\
              {INBOX_SELECT} where r.id in (select m.id from m {cursor} \
              order by m.submitted_at {dir}, m.id {dir} limit ${})) x \

@@ -342,6 +342,15 @@ async fn search_pages_count_and_cover_every_match_once() {
         let mut sorted = seen.clone();
         sorted.sort_by(|a, b| b.cmp(a));
         assert_eq!(seen, sorted, "{:?}: newest first, no repeats", db.backend);
+        // The other filters apply to the matches.
+        let phone = InboxFilter { channel: Some(Channel::Telephone), ..f.clone() };
+        assert_eq!(s.inbox_page(w.agent_a, &phone, None, 4).await.unwrap().1, 0);
+        let web = InboxFilter { channel: Some(Channel::Web), ..f.clone() };
+        let (page, total) = s.inbox_page(w.agent_a, &web, None, 4).await.unwrap();
+        assert_eq!((page.len(), total), (4, 15), "{:?}", db.backend);
+        // Blank text searches nothing: the whole inbox.
+        let blank = InboxFilter { search: Some("  ".into()), ..all() };
+        assert_eq!(s.inbox_page(w.agent_a, &blank, None, 4).await.unwrap().1, 30);
         // The plain inbox agrees.
         let (page, total) = s.inbox_page(w.agent_a, &all(), None, 50).await.unwrap();
         assert_eq!((page.len(), total), (30, 30));

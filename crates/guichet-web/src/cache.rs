@@ -8,6 +8,10 @@
 //! once; a change made elsewhere (`guichet import`, another instance on the same PostgreSQL)
 //! shows within [`TTL`]. Visitors with a session (a citizen logged in, a draft in progress)
 //! always get a fresh page, since theirs can differ (the "start" button carries their CSRF token).
+//!
+//! The same holds for the tenants (by slug) and services (by id) that a citizen's own pages read
+//! on every view (a draft's step, its summary): they are public, change rarely, and reading
+//! them from the database was two of the five queries of a form page.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,8 +24,38 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::AppState;
+use guichet_domain::{ServiceId, Slug};
+use guichet_store::{Service, Tenant};
+
 use crate::host::DomainTenant;
+use crate::{AppError, AppState};
+
+/// A tenant by slug (`None`: no such tenant), kept for [`TTL`].
+pub(crate) async fn tenant(state: &AppState, slug: &Slug) -> Result<Option<Tenant>, AppError> {
+    let cache = &state.pages;
+    let generation = cache.generation.load(Ordering::Relaxed);
+    if let Some(t) = cache.tenants.get(slug.as_str(), generation) {
+        return Ok(Some(t));
+    }
+    let found = state.store.find_tenant_by_slug(slug).await?;
+    if let Some(t) = &found {
+        cache.tenants.put(slug.as_str().to_owned(), generation, t.clone());
+    }
+    Ok(found)
+}
+
+/// A service by id, kept for [`TTL`].
+pub(crate) async fn service(state: &AppState, id: ServiceId) -> Result<Service, AppError> {
+    let cache = &state.pages;
+    let generation = cache.generation.load(Ordering::Relaxed);
+    let key = id.to_string();
+    if let Some(s) = cache.services.get(&key, generation) {
+        return Ok(s);
+    }
+    let service = state.store.get_service(id).await?;
+    cache.services.put(key, generation, service.clone());
+    Ok(service)
+}
 
 /// How long a page is served without being rendered again.
 pub const TTL: Duration = Duration::from_secs(10);
@@ -42,16 +76,53 @@ struct Entry {
     body: Bytes,
 }
 
-/// The rendered public pages.
+/// Bound on the tenants and services kept.
+const MAX_RECORDS: usize = 10_000;
+
+/// Records kept by key, with the generation and time they were read at.
+struct Memo<V> {
+    entries: Mutex<HashMap<String, (Instant, u64, V)>>,
+}
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Self { entries: Mutex::default() }
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    fn get(&self, key: &str, generation: u64) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|(at, g, _)| *g == generation && at.elapsed() < TTL)
+            .map(|(_, _, v)| v.clone())
+    }
+
+    fn put(&self, key: String, generation: u64, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_RECORDS {
+            entries.retain(|_, (at, g, _)| *g == generation && at.elapsed() < TTL);
+            if entries.len() >= MAX_RECORDS {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (Instant::now(), generation, value));
+    }
+}
+
+/// The rendered public pages, and the tenants and services citizens' pages read.
 #[derive(Default)]
 pub(crate) struct PageCache {
     entries: Mutex<HashMap<String, Entry>>,
     bytes: AtomicU64,
     generation: AtomicU64,
+    tenants: Memo<Tenant>,
+    services: Memo<Service>,
 }
 
 impl PageCache {
-    /// Forgets every page (a change was made).
+    /// Forgets every page and record (a change was made).
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
@@ -160,7 +231,7 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
         Err(e) => {
             // Larger than a page should be: answered as an error rather than cut short.
             tracing::warn!(error = %e, "public page too large to keep");
-            axum::response::IntoResponse::into_response(crate::AppError::Internal(anyhow::anyhow!(
+            axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!(
                 "page too large: {e}"
             )))
         }
@@ -210,5 +281,17 @@ mod tests {
         assert!(cache.get("p/99/").is_some());
         cache.invalidate();
         assert!(cache.get("p/99/").is_none());
+    }
+
+    #[test]
+    fn kept_records_are_bounded_and_follow_the_generation() {
+        let memo: Memo<u32> = Memo::default();
+        for i in 0..(MAX_RECORDS as u32 + 10) {
+            memo.put(i.to_string(), 0, i);
+        }
+        assert!(memo.entries.lock().map(|e| e.len()).unwrap_or(0) <= MAX_RECORDS);
+        let last = (MAX_RECORDS as u32 + 9).to_string();
+        assert_eq!(memo.get(&last, 0), Some(MAX_RECORDS as u32 + 9));
+        assert_eq!(memo.get(&last, 1), None, "a newer generation never sees older records");
     }
 }

@@ -370,7 +370,7 @@ async fn load(
     if draft.portal_tenant_id != tenant.id {
         return Err(AppError::NotFound);
     }
-    let service = state.store.get_service(draft.service_id).await?;
+    let service = crate::cache::service(state, draft.service_id).await?;
     Ok(Ctx { tenant, base, citizen, draft, service })
 }
 
@@ -626,6 +626,7 @@ pub(crate) async fn submit(
             Redirect::to(&format!("{base}/brouillons/{draft_id}/recapitulatif")).into_response()
         );
     }
+    // Read fresh: the submission fixes the legal regime and delay the request runs under.
     let service = state.store.get_service(draft.service_id).await?;
     if let Err(page) = service.form.check_complete(&mut draft.answers) {
         return Ok(Redirect::to(&step_href(&base, draft.id, page)).into_response());

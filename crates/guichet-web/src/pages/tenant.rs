@@ -15,7 +15,7 @@ use crate::{AppError, AppState};
 /// Finds the tenant named in the path; an invalid or unknown slug is a 404.
 pub(crate) async fn load_tenant(state: &AppState, slug: &str) -> Result<Tenant, AppError> {
     let slug = Slug::parse(slug).map_err(|_| AppError::NotFound)?;
-    state.store.find_tenant_by_slug(&slug).await?.ok_or(AppError::NotFound)
+    crate::cache::tenant(state, &slug).await?.ok_or(AppError::NotFound)
 }
 
 #[derive(Template)]

@@ -398,6 +398,7 @@ impl BackOfficeStore for PgStore {
         };
         let text = q.clauses.remove(at);
         let others = q.clauses.join(" and ");
+        let matched_params = q.params.len();
         let cursor = match after {
             Some(c) => {
                 q.params.push(P::T(c.submitted_at));
@@ -408,12 +409,14 @@ impl BackOfficeStore for PgStore {
             None => String::new(),
         };
         q.params.push(P::I(limit));
-        let sql = format!(
+        let ctes = format!(
             "with t as materialized (select r.id, r.submitted_at, r.tenant_id, r.commune_tenant_id, \
              r.service_id, r.status, r.phase, r.channel, r.assignee_id, r.deemed_decision_on \
              from requests r where {text}), \
-             m as materialized (select r.submitted_at, r.id from t r where {others}) \
-             select x.*, (select count(*) from m) as total from (\
+             m as materialized (select r.submitted_at, r.id from t r where {others})"
+        );
+        let sql = format!(
+            "{ctes} select x.*, (select count(*) from m) as total from (\
              {INBOX_SELECT} where r.id in (select m.id from m {cursor} \
              order by m.submitted_at {dir}, m.id {dir} limit ${})) x \
              order by x.submitted_at {dir}, x.id {dir}",
@@ -421,8 +424,15 @@ impl BackOfficeStore for PgStore {
         );
         let rows = q.bind(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
         let Some(first) = rows.first() else {
-            // An empty page (nothing found, or past the last page) carries no total.
-            return Ok((Vec::new(), self.count_inbox(agent, filter).await?));
+            // An empty page (nothing found, or past the last page) carries no total: the same
+            // match, counted alone.
+            q.params.truncate(matched_params);
+            let row = q
+                .bind(&format!("{ctes} select count(*) as n from m"))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+            return Ok((Vec::new(), col(&row, "n")?));
         };
         let total = col(first, "total")?;
         Ok((rows.iter().map(read_row).collect::<StoreResult<_>>()?, total))

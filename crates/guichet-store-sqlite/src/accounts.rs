@@ -117,7 +117,7 @@ impl AccountStore for SqliteStore {
     async fn get_citizen(&self, id: CitizenId) -> StoreResult<Citizen> {
         let sql = format!("select {CITIZEN_COLUMNS} from citizens where id = $1");
         let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.write).await.map_err(map_err)?;
+            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.read).await.map_err(map_err)?;
         read_citizen(&row)
     }
 

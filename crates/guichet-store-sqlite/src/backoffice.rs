@@ -390,6 +390,7 @@ impl BackOfficeStore for SqliteStore {
             InboxSort::Oldest => (">", "asc"),
         };
         let matched = q.clauses.join(" and ");
+        let matched_params = q.params.len();
         let cursor = match after {
             Some(c) => {
                 q.params.push(P::T(to_us(c.submitted_at)));
@@ -400,9 +401,11 @@ impl BackOfficeStore for SqliteStore {
             None => String::new(),
         };
         q.params.push(P::I(limit));
+        let ctes = format!(
+            "with m as materialized (select r.submitted_at, r.id from requests r where {matched})"
+        );
         let sql = format!(
-            "with m as materialized (select r.submitted_at, r.id from requests r where {matched}) \
-             select x.*, (select count(*) from m) as total from (\
+            "{ctes} select x.*, (select count(*) from m) as total from (\
              {INBOX_SELECT} where r.id in (select m.id from m {cursor} \
              order by m.submitted_at {dir}, m.id {dir} limit ${})) x \
              order by x.submitted_at {dir}, x.id {dir}",
@@ -410,8 +413,15 @@ impl BackOfficeStore for SqliteStore {
         );
         let rows = q.bind(&sql).fetch_all(&self.read).await.map_err(map_err)?;
         let Some(first) = rows.first() else {
-            // An empty page (nothing found, or past the last page) carries no total.
-            return Ok((Vec::new(), self.count_inbox(agent, filter).await?));
+            // An empty page (nothing found, or past the last page) carries no total: the same
+            // match, counted alone.
+            q.params.truncate(matched_params);
+            let row = q
+                .bind(&format!("{ctes} select count(*) as n from m"))
+                .fetch_one(&self.read)
+                .await
+                .map_err(map_err)?;
+            return Ok((Vec::new(), col(&row, "n")?));
         };
         let total = col(first, "total")?;
         Ok((rows.iter().map(read_row).collect::<StoreResult<_>>()?, total))

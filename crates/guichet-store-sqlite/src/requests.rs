@@ -252,7 +252,9 @@ impl RequestStore for SqliteStore {
         )
         .bind(id.as_uuid())
         .bind(citizen.as_uuid())
-        .fetch_optional(&self.write)
+        // A reader sees every commit made before the read starts (WAL); reading on the single
+        // writer connection would queue every form page behind the writes.
+        .fetch_optional(&self.read)
         .await
         .map_err(map_err)?;
         row.as_ref().map(read_draft).transpose()

@@ -102,7 +102,7 @@ impl TenantStore for SqliteStore {
     async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant> {
         let sql = format!("select {COLUMNS} from tenants where id = $1");
         let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.write).await.map_err(map_err)?;
+            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.read).await.map_err(map_err)?;
         read_tenant(&row)
     }
 

@@ -4,10 +4,11 @@
 //! served from memory for a few seconds, so a busy portal costs no database query and no
 //! template per view.
 //!
-//! Freshness: a change made through this process (anything an agent posts) empties the cache at
-//! once; a change made elsewhere (`guichet import`, another instance on the same PostgreSQL)
-//! shows within [`TTL`]. Visitors with a session (a citizen logged in, a draft in progress)
-//! always get a fresh page, since theirs can differ (the "start" button carries their CSRF token).
+//! Freshness: the catalogue, tenants and services change through imports (`guichet import`,
+//! another process or instance), which show within the configured delay (`http.page_cache_seconds`,
+//! [`TTL`] by default; zero turns the cache off). Visitors with a session (a citizen logged in,
+//! a draft in progress) always get a fresh page, since theirs can differ (the "start" button
+//! carries their CSRF token).
 //!
 //! The same holds for the tenants (by slug) and services (by id) that a citizen's own pages read
 //! on every view (a draft's step, its summary): they are public, change rarely, and reading
@@ -32,36 +33,42 @@ use crate::{AppError, AppState};
 
 /// A tenant by slug (`None`: no such tenant), kept for [`TTL`].
 pub(crate) async fn tenant(state: &AppState, slug: &Slug) -> Result<Option<Tenant>, AppError> {
-    let cache = &state.pages;
+    let (cache, ttl) = (&state.pages, state.config.page_cache);
     let generation = cache.generation.load(Ordering::Relaxed);
-    if let Some(t) = cache.tenants.get(slug.as_str(), generation) {
+    if let Some(t) = cache.tenants.get(slug.as_str(), generation, ttl) {
         return Ok(Some(t));
     }
     let found = state.store.find_tenant_by_slug(slug).await?;
-    if let Some(t) = &found {
-        cache.tenants.put(slug.as_str().to_owned(), generation, t.clone());
+    if let Some(t) = found.as_ref().filter(|_| !ttl.is_zero()) {
+        cache.tenants.put(slug.as_str().to_owned(), generation, ttl, t.clone());
     }
     Ok(found)
 }
 
 /// A service by id, kept for [`TTL`].
 pub(crate) async fn service(state: &AppState, id: ServiceId) -> Result<Service, AppError> {
-    let cache = &state.pages;
+    let (cache, ttl) = (&state.pages, state.config.page_cache);
     let generation = cache.generation.load(Ordering::Relaxed);
     let key = id.to_string();
-    if let Some(s) = cache.services.get(&key, generation) {
+    if let Some(s) = cache.services.get(&key, generation, ttl) {
         return Ok(s);
     }
     let service = state.store.get_service(id).await?;
-    cache.services.put(key, generation, service.clone());
+    if !ttl.is_zero() {
+        cache.services.put(key, generation, ttl, service.clone());
+    }
     Ok(service)
 }
 
-/// How long a page is served without being rendered again.
+/// How long a page is served without being rendered again, by default.
 pub const TTL: Duration = Duration::from_secs(10);
 
-/// Bound on the bytes kept, so that 35,000 tenants' pages cannot grow memory without limit.
+/// Bound on the bytes kept (bodies, keys, headers and bookkeeping), so that 35,000 tenants'
+/// pages cannot grow memory without limit.
 const MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// What an entry costs besides its body, key and headers (map slot, allocations).
+const ENTRY_OVERHEAD: usize = 256;
 
 /// A page larger than this is not kept (it would evict many others).
 const MAX_PAGE: usize = 512 * 1024;
@@ -74,36 +81,40 @@ struct Entry {
     generation: u64,
     headers: HeaderMap,
     body: Bytes,
+    /// What it counts against [`MAX_BYTES`].
+    size: usize,
 }
 
-/// Bound on the tenants and services kept.
-const MAX_RECORDS: usize = 10_000;
+/// Bound on the tenants kept (a few hundred bytes each).
+const MAX_TENANTS: usize = 10_000;
+
+/// Bound on the services kept (a form definition can weigh tens of kilobytes).
+const MAX_SERVICES: usize = 500;
 
 /// Records kept by key, with the generation and time they were read at.
 struct Memo<V> {
     entries: Mutex<HashMap<String, (Instant, u64, V)>>,
-}
-
-impl<V> Default for Memo<V> {
-    fn default() -> Self {
-        Self { entries: Mutex::default() }
-    }
+    capacity: usize,
 }
 
 impl<V: Clone> Memo<V> {
-    fn get(&self, key: &str, generation: u64) -> Option<V> {
+    fn new(capacity: usize) -> Self {
+        Self { entries: Mutex::default(), capacity }
+    }
+
+    fn get(&self, key: &str, generation: u64, ttl: Duration) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(key)
-            .filter(|(at, g, _)| *g == generation && at.elapsed() < TTL)
+            .filter(|(at, g, _)| *g == generation && at.elapsed() < ttl)
             .map(|(_, _, v)| v.clone())
     }
 
-    fn put(&self, key: String, generation: u64, value: V) {
+    fn put(&self, key: String, generation: u64, ttl: Duration, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_RECORDS {
-            entries.retain(|_, (at, g, _)| *g == generation && at.elapsed() < TTL);
-            if entries.len() >= MAX_RECORDS {
+        if entries.len() >= self.capacity {
+            entries.retain(|_, (at, g, _)| *g == generation && at.elapsed() < ttl);
+            if entries.len() >= self.capacity {
                 entries.clear();
             }
         }
@@ -111,47 +122,68 @@ impl<V: Clone> Memo<V> {
     }
 }
 
-/// The rendered public pages, and the tenants and services citizens' pages read.
+/// Kept pages and their total size (bodies, keys, headers and bookkeeping).
 #[derive(Default)]
+struct Pages {
+    map: HashMap<String, Entry>,
+    size: usize,
+}
+
+/// The rendered public pages, and the tenants and services citizens' pages read.
 pub(crate) struct PageCache {
-    entries: Mutex<HashMap<String, Entry>>,
-    bytes: AtomicU64,
+    pages: Mutex<Pages>,
     generation: AtomicU64,
     tenants: Memo<Tenant>,
     services: Memo<Service>,
 }
 
+impl Default for PageCache {
+    fn default() -> Self {
+        Self {
+            pages: Mutex::default(),
+            generation: AtomicU64::new(0),
+            tenants: Memo::new(MAX_TENANTS),
+            services: Memo::new(MAX_SERVICES),
+        }
+    }
+}
+
 impl PageCache {
-    /// Forgets every page and record (a change was made).
+    /// Forgets every page and record, for a change made through this process that public pages
+    /// show.
+    #[allow(dead_code)] // No route changes the catalogue yet; imports run in another process.
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn get(&self, key: &str) -> Option<(HeaderMap, Bytes)> {
+    fn get(&self, key: &str, ttl: Duration) -> Option<(HeaderMap, Bytes)> {
         let generation = self.generation.load(Ordering::Relaxed);
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages
+            .map
             .get(key)
-            .filter(|e| e.generation == generation && e.at.elapsed() < TTL)
+            .filter(|e| e.generation == generation && e.at.elapsed() < ttl)
             .map(|e| (e.headers.clone(), e.body.clone()))
     }
 
-    fn put(&self, key: String, generation: u64, headers: HeaderMap, body: Bytes) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let size = body.len() + key.len();
-        let mut total = usize::try_from(self.bytes.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
-        if total + size > MAX_BYTES {
+    fn put(&self, key: String, generation: u64, ttl: Duration, headers: HeaderMap, body: Bytes) {
+        let headers_size: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+        let size = body.len() + key.len() + headers_size + ENTRY_OVERHEAD;
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = pages.map.remove(&key) {
+            pages.size -= old.size;
+        }
+        if pages.size + size > MAX_BYTES {
             let current = self.generation.load(Ordering::Relaxed);
-            entries.retain(|_, e| e.generation == current && e.at.elapsed() < TTL);
-            total = entries.values().map(|e| e.body.len()).sum();
-            if total + size > MAX_BYTES {
-                entries.clear();
-                total = 0;
+            pages.map.retain(|_, e| e.generation == current && e.at.elapsed() < ttl);
+            pages.size = pages.map.values().map(|e| e.size).sum();
+            if pages.size + size > MAX_BYTES {
+                pages.map.clear();
+                pages.size = 0;
             }
         }
-        let replaced = entries.insert(key, Entry { at: Instant::now(), generation, headers, body });
-        total = total + size - replaced.map_or(0, |e| e.body.len());
-        self.bytes.store(u64::try_from(total).unwrap_or(u64::MAX), Ordering::Relaxed);
+        pages.size += size;
+        pages.map.insert(key, Entry { at: Instant::now(), generation, headers, body, size });
     }
 }
 
@@ -187,26 +219,30 @@ fn has_session(request: &Request) -> bool {
         .any(|v| v.to_str().is_ok_and(|v| v.contains(crate::session::COOKIE)))
 }
 
-/// Middleware: serves kept public pages, keeps the ones it renders, and empties the cache when
-/// an agent changes something.
+/// Whether a response says it must not be kept.
+fn uncacheable(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::SET_COOKIE)
+        || headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("no-store") || v.contains("private")))
+}
+
+/// Middleware: serves kept public pages and keeps the ones it renders.
 pub(crate) async fn serve(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    if method != Method::GET {
-        let agent_change = request.uri().path().starts_with("/agents/");
-        let response = next.run(request).await;
-        if agent_change && (response.status().is_success() || response.status().is_redirection()) {
-            state.pages.invalidate();
-        }
-        return response;
-    }
-    if request.uri().query().is_some() || has_session(&request) || !cacheable(request.uri().path())
+    let ttl = state.config.page_cache;
+    if ttl.is_zero()
+        || request.method() != Method::GET
+        || request.uri().query().is_some()
+        || has_session(&request)
+        || !cacheable(request.uri().path())
     {
         return next.run(request).await;
     }
     let domain = request.extensions().get::<DomainTenant>().is_some();
     let key = format!("{}{}", if domain { "d" } else { "p" }, request.uri().path());
     let started = Instant::now();
-    if let Some((headers, body)) = state.pages.get(&key) {
+    if let Some((headers, body)) = state.pages.get(&key, ttl) {
         let mut response = Response::new(Body::from(body));
         *response.headers_mut() = headers;
         state.metrics.observe(
@@ -217,24 +253,25 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
         );
         return response;
     }
+    // Read before rendering: a change during the rendering is never hidden behind this page.
     let generation = state.pages.generation.load(Ordering::Relaxed);
     let response = next.run(request).await;
-    if response.status() != StatusCode::OK || response.headers().contains_key(header::SET_COOKIE) {
+    if response.status() != StatusCode::OK || uncacheable(response.headers()) {
         return response;
     }
     let (parts, body) = response.into_parts();
-    match axum::body::to_bytes(body, MAX_PAGE).await {
+    // The handler rendered the whole page in memory already; a page too large to keep is
+    // still answered, just not kept.
+    match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            state.pages.put(key, generation, parts.headers.clone(), bytes.clone());
+            if bytes.len() <= MAX_PAGE {
+                state.pages.put(key, generation, ttl, parts.headers.clone(), bytes.clone());
+            }
             Response::from_parts(parts, Body::from(bytes))
         }
-        Err(e) => {
-            // Larger than a page should be: answered as an error rather than cut short.
-            tracing::warn!(error = %e, "public page too large to keep");
-            axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!(
-                "page too large: {e}"
-            )))
-        }
+        Err(e) => axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!(
+            "reading a rendered page: {e}"
+        ))),
     }
 }
 
@@ -274,24 +311,36 @@ mod tests {
         let cache = PageCache::default();
         let page = Bytes::from(vec![b'x'; 300 * 1024]);
         for i in 0..100 {
-            cache.put(format!("p/{i}/"), 0, HeaderMap::new(), page.clone());
+            cache.put(format!("p/{i}/"), 0, TTL, HeaderMap::new(), page.clone());
+            // Replacing a page does not count it twice.
+            cache.put(format!("p/{i}/"), 0, TTL, HeaderMap::new(), page.clone());
         }
-        let kept = cache.entries.lock().map(|e| e.len()).unwrap_or(0);
-        assert!(kept * 300 * 1024 <= MAX_BYTES, "{kept} pages kept");
-        assert!(cache.get("p/99/").is_some());
+        let (kept, counted) = cache.pages.lock().map(|p| (p.map.len(), p.size)).unwrap_or((0, 0));
+        assert!(kept > 1 && kept * 300 * 1024 <= MAX_BYTES, "{kept} pages kept");
+        assert!(counted <= MAX_BYTES && counted >= kept * 300 * 1024, "{counted}");
+        // Many tiny pages (a theme each) are bounded too, headers counted.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "text/css; charset=utf-8".parse().unwrap());
+        for i in 0..100_000 {
+            cache.put(format!("p/t{i}/theme.css"), 0, TTL, headers.clone(), Bytes::from("x"));
+        }
+        let counted = cache.pages.lock().map(|p| p.size).unwrap_or(usize::MAX);
+        assert!(counted <= MAX_BYTES, "{counted}");
+        assert!(cache.get("p/t99999/theme.css", TTL).is_some());
+        assert!(cache.get("p/t99999/theme.css", Duration::ZERO).is_none(), "expired");
         cache.invalidate();
-        assert!(cache.get("p/99/").is_none());
+        assert!(cache.get("p/t99999/theme.css", TTL).is_none());
     }
 
     #[test]
     fn kept_records_are_bounded_and_follow_the_generation() {
-        let memo: Memo<u32> = Memo::default();
-        for i in 0..(MAX_RECORDS as u32 + 10) {
-            memo.put(i.to_string(), 0, i);
+        let memo: Memo<u32> = Memo::new(100);
+        for i in 0..110 {
+            memo.put(i.to_string(), 0, TTL, i);
         }
-        assert!(memo.entries.lock().map(|e| e.len()).unwrap_or(0) <= MAX_RECORDS);
-        let last = (MAX_RECORDS as u32 + 9).to_string();
-        assert_eq!(memo.get(&last, 0), Some(MAX_RECORDS as u32 + 9));
-        assert_eq!(memo.get(&last, 1), None, "a newer generation never sees older records");
+        assert!(memo.entries.lock().map(|e| e.len()).unwrap_or(0) <= 100);
+        assert_eq!(memo.get("109", 0, TTL), Some(109));
+        assert_eq!(memo.get("109", 1, TTL), None, "a newer generation never sees older records");
+        assert_eq!(memo.get("109", 0, Duration::ZERO), None, "expired");
     }
 }

@@ -32,6 +32,8 @@ pub struct WebConfig {
     pub mail_from: String,
     /// Token of the machine endpoints (MTA pipe, Kannel); without it they do not exist.
     pub inbound_token: Option<String>,
+    /// How long public pages, tenants and services are kept (zero: not kept).
+    pub page_cache: std::time::Duration,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -76,6 +78,7 @@ impl Default for WebConfig {
             mail_domain: "guichet.localhost".to_owned(),
             mail_from: "Guichet <ne-pas-repondre@guichet.localhost>".to_owned(),
             inbound_token: None,
+            page_cache: crate::cache::TTL,
         }
     }
 }

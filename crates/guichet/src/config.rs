@@ -133,6 +133,9 @@ pub struct HttpSettings {
     pub platform_hosts: Vec<String>,
     /// Bearer token required by `/metrics`, if set.
     pub metrics_token: Option<Secret>,
+    /// How long public pages (and the tenants and services citizens' pages read) are kept
+    /// rendered, in seconds; 0 turns the cache off.
+    pub page_cache_seconds: u64,
 }
 
 /// `[log]`
@@ -198,6 +201,7 @@ impl Default for HttpSettings {
             platform_name: "Guichet".to_owned(),
             platform_hosts: Vec::new(),
             metrics_token: None,
+            page_cache_seconds: 10,
         }
     }
 }
@@ -281,6 +285,10 @@ impl Settings {
         }
         if let Some(v) = get("GUICHET_METRICS_TOKEN") {
             self.http.metrics_token = Some(Secret(v));
+        }
+        if let Some(v) = get("GUICHET_PAGE_CACHE_SECONDS") {
+            self.http.page_cache_seconds =
+                v.parse().context("GUICHET_PAGE_CACHE_SECONDS must be a number of seconds")?;
         }
         if let Some(v) = get("GUICHET_LOG_FORMAT") {
             self.log.format = match v.as_str() {

@@ -365,12 +365,29 @@ fn overall(p: &[Percentiles]) -> Option<&Percentiles> {
     p.iter().find(|x| x.service.is_none())
 }
 
+/// How many of a dashboard's queries run at the same time.
+const QUERIES_AT_ONCE: usize = 3;
+
+/// Runs `f` once one of `permits` is free.
+async fn limited<T>(
+    permits: &tokio::sync::Semaphore,
+    f: impl std::future::Future<Output = T>,
+) -> T {
+    // The semaphore is never closed, so `acquire` cannot fail; without a permit it would
+    // simply run unthrottled.
+    let _permit = permits.acquire().await.ok();
+    f.await
+}
+
 async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
     let store = &state.store;
     let now = OffsetDateTime::now_utc();
     let at = s.query.to.min(now);
     // The queries are independent and each reads its own index: run together, they use both
-    // the database's connections and the machine's cores.
+    // the database's connections and the machine's cores. At most a few at a time, so that one
+    // dashboard never takes every pooled connection from the citizens' pages.
+    let permits = tokio::sync::Semaphore::new(QUERIES_AT_ONCE);
+    let p = &permits;
     let (
         volumes,
         before,
@@ -384,17 +401,17 @@ async fn figures(state: &AppState, s: &Scope) -> Result<Figures, AppError> {
         acks_before,
         hourly,
     ) = tokio::try_join!(
-        store.volume_counts(&s.query),
-        store.volume_counts(&s.previous),
-        store.processing_times(&s.query),
-        store.processing_times(&s.previous),
-        store.first_response_times(&s.query),
-        store.first_response_times(&s.previous),
-        store.backlog(&s.query, at, DUE_SOON_DAYS),
-        store.backlog(&s.previous, s.previous.to, DUE_SOON_DAYS),
-        store.acknowledgements(&s.query),
-        store.acknowledgements(&s.previous),
-        store.volume_by_hour(&s.query),
+        limited(p, store.volume_counts(&s.query)),
+        limited(p, store.volume_counts(&s.previous)),
+        limited(p, store.processing_times(&s.query)),
+        limited(p, store.processing_times(&s.previous)),
+        limited(p, store.first_response_times(&s.query)),
+        limited(p, store.first_response_times(&s.previous)),
+        limited(p, store.backlog(&s.query, at, DUE_SOON_DAYS)),
+        limited(p, store.backlog(&s.previous, s.previous.to, DUE_SOON_DAYS)),
+        limited(p, store.acknowledgements(&s.query)),
+        limited(p, store.acknowledgements(&s.previous)),
+        limited(p, store.volume_by_hour(&s.query)),
     )?;
 
     let period = s.period();

@@ -497,3 +497,90 @@ async fn tamper_period(db: &TestDb, request: RequestId) {
         }
     }
 }
+
+#[tokio::test]
+async fn the_period_dimensions_migration_fills_the_periods_already_there() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let s = db.store.clone();
+        let w = world(&s).await;
+        let t = datetime!(2026-03-02 09:00 UTC);
+        for (commune, label) in [(None, "r1"), (Some(w.b), "r2")] {
+            submit(
+                &s,
+                Req {
+                    tenant: if commune.is_some() { w.epci } else { w.a },
+                    commune,
+                    service: if commune.is_some() { w.se } else { w.sa },
+                    channel: Channel::Web,
+                    at: t,
+                    ack: None,
+                    ack_due: datetime!(2026-03-16 23:00 UTC),
+                    deemed: Some(date!(2026 - 05 - 02)),
+                    label,
+                },
+            )
+            .await;
+        }
+        // Back to the schema as it was before `period_dimensions`, with its periods.
+        let undo = [
+            "drop index request_periods_ending_idx",
+            "alter table request_periods drop column service_id",
+            "alter table request_periods drop column channel",
+            "alter table request_periods drop column commune_id",
+            "alter table request_periods drop column submitted_at",
+            "alter table request_periods drop column deemed_decision_on",
+            "create index request_periods_ending_idx on request_periods (tenant_id, ended_at, \
+             started_at, request_id) where phase <> 'closed'",
+            "delete from _sqlx_migrations where version = 20261130000008",
+        ];
+        let missing = "select count(*) from request_periods where service_id is null \
+             or channel is null or commune_id is null or submitted_at is null \
+             or deemed_decision_on is null";
+        let (periods, left) = match backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+                for sql in undo {
+                    sqlx::query(sql).execute(&pool).await.unwrap();
+                }
+                let store =
+                    guichet_store_sqlite::SqliteStore::connect(&db.url, &Default::default())
+                        .await
+                        .unwrap();
+                store.migrate().await.unwrap();
+                store.close().await;
+                let n: i64 = sqlx::query_scalar("select count(*) from request_periods")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                let left: i64 = sqlx::query_scalar(missing).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                (n, left)
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+                for sql in undo {
+                    sqlx::query(sql).execute(&pool).await.unwrap();
+                }
+                let store = guichet_store_postgres::PgStore::connect(&db.url, &Default::default())
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                store.close().await;
+                let n: i64 = sqlx::query_scalar("select count(*) from request_periods")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                let left: i64 = sqlx::query_scalar(missing).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                (n, left)
+            }
+        };
+        assert_eq!((periods, left), (2, 0), "{backend:?}");
+        // The copies agree with their requests, commune included (the EPCI's request names
+        // the citizen's commune).
+        let report = guichet::stats::verify(s.as_ref(), false).await.unwrap();
+        assert_eq!(report.periods_drifted, 0, "{backend:?}");
+        db.finish().await;
+    }
+}

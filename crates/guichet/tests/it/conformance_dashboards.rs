@@ -537,44 +537,34 @@ async fn the_period_dimensions_migration_fills_the_periods_already_there() {
         let missing = "select count(*) from request_periods where service_id is null \
              or channel is null or commune_id is null or submitted_at is null \
              or deemed_decision_on is null";
+        // Undoes the migration with a raw pool, migrates again with the store, counts.
+        macro_rules! undo_and_migrate {
+            ($pool:ty, $store:expr) => {{
+                let pool = <$pool>::connect(&db.url).await.unwrap();
+                for sql in undo {
+                    sqlx::query(sql).execute(&pool).await.unwrap();
+                }
+                let store = $store.await.unwrap();
+                store.migrate().await.unwrap();
+                store.close().await;
+                let n: i64 = sqlx::query_scalar("select count(*) from request_periods")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                let left: i64 = sqlx::query_scalar(missing).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                (n, left)
+            }};
+        }
         let (periods, left) = match backend {
-            Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-                for sql in undo {
-                    sqlx::query(sql).execute(&pool).await.unwrap();
-                }
-                let store =
-                    guichet_store_sqlite::SqliteStore::connect(&db.url, &Default::default())
-                        .await
-                        .unwrap();
-                store.migrate().await.unwrap();
-                store.close().await;
-                let n: i64 = sqlx::query_scalar("select count(*) from request_periods")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                let left: i64 = sqlx::query_scalar(missing).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                (n, left)
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-                for sql in undo {
-                    sqlx::query(sql).execute(&pool).await.unwrap();
-                }
-                let store = guichet_store_postgres::PgStore::connect(&db.url, &Default::default())
-                    .await
-                    .unwrap();
-                store.migrate().await.unwrap();
-                store.close().await;
-                let n: i64 = sqlx::query_scalar("select count(*) from request_periods")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                let left: i64 = sqlx::query_scalar(missing).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                (n, left)
-            }
+            Backend::Sqlite => undo_and_migrate!(
+                sqlx::SqlitePool,
+                guichet_store_sqlite::SqliteStore::connect(&db.url, &Default::default())
+            ),
+            Backend::Postgres => undo_and_migrate!(
+                sqlx::PgPool,
+                guichet_store_postgres::PgStore::connect(&db.url, &Default::default())
+            ),
         };
         assert_eq!((periods, left), (2, 0), "{backend:?}");
         // The copies agree with their requests, commune included (the EPCI's request names

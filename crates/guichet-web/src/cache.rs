@@ -245,12 +245,7 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
     if let Some((headers, body)) = state.pages.get(&key, ttl) {
         let mut response = Response::new(Body::from(body));
         *response.headers_mut() = headers;
-        state.metrics.observe(
-            "GET",
-            "(page publique en cache)",
-            200,
-            started.elapsed().as_secs_f64(),
-        );
+        state.metrics.observe("GET", "(cached public page)", 200, started.elapsed().as_secs_f64());
         return response;
     }
     // Read before rendering: a change during the rendering is never hidden behind this page.

@@ -424,6 +424,9 @@ async fn public_pages_are_kept_for_anonymous_visitors_for_the_configured_delay()
     assert!(titles(&app.request(request).await).contains(&new));
     assert!(titles(&app.get("/alpha/demarches?q=autre").await).contains(&new));
 
+    // Kept pages are still counted in the metrics.
+    assert!(app.get("/metrics").await.body.contains("route=\"(cached public page)\""));
+
     // After the delay, everyone sees the change.
     tokio::time::sleep(delay).await;
     assert!(titles(&app.get("/alpha/demarches").await).contains(&new));

@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use guichet_domain::audit::sha256_hex;
 use guichet_domain::{ServiceId, Slug};
 use guichet_store::{Service, Tenant};
 
@@ -228,6 +229,21 @@ fn uncacheable(headers: &HeaderMap) -> bool {
             .any(|v| v.to_str().is_ok_and(|v| v.contains("no-store") || v.contains("private")))
 }
 
+/// Whether `If-None-Match` names this entity tag (weak comparison, as RFC 9110 asks for it).
+fn not_modified(if_none_match: Option<&HeaderValue>, etag: Option<&HeaderValue>) -> bool {
+    let (Some(asked), Some(etag)) = (if_none_match, etag) else { return false };
+    let Ok(asked) = asked.to_str() else { return false };
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let etag = strip(etag.to_str().unwrap_or_default());
+    asked.trim() == "*" || asked.split(',').any(|t| strip(t) == etag)
+}
+
+fn bodiless_304() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    response
+}
+
 /// Middleware: serves kept public pages and keeps the ones it renders.
 pub(crate) async fn serve(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let ttl = state.config.page_cache;
@@ -242,8 +258,15 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
     let domain = request.extensions().get::<DomainTenant>().is_some();
     let key = format!("{}{}", if domain { "d" } else { "p" }, request.uri().path());
     let started = Instant::now();
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
     if let Some((headers, body)) = state.pages.get(&key, ttl) {
-        let mut response = Response::new(Body::from(body));
+        // A browser that has this very page answers "not modified" with no body: on a phone
+        // with a poor connection, revisiting the catalogue costs a few hundred bytes.
+        let mut response = if not_modified(if_none_match.as_ref(), headers.get(header::ETAG)) {
+            bodiless_304()
+        } else {
+            Response::new(Body::from(body))
+        };
         *response.headers_mut() = headers;
         state.metrics.observe("GET", "(cached public page)", 200, started.elapsed().as_secs_f64());
         return response;
@@ -254,13 +277,28 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
     if response.status() != StatusCode::OK || uncacheable(response.headers()) {
         return response;
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     // The handler rendered the whole page in memory already; a page too large to keep is
     // still answered, just not kept.
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
             if bytes.len() <= MAX_PAGE {
+                // Browsers may keep it too, but must ask again each time (the answer is then a
+                // bodiless 304 while the page is unchanged).
+                let etag = format!("\"{}\"", &sha256_hex(&bytes)[..32]);
+                if let Ok(v) = HeaderValue::from_str(&etag) {
+                    parts.headers.insert(header::ETAG, v);
+                }
+                parts
+                    .headers
+                    .entry(header::CACHE_CONTROL)
+                    .or_insert(HeaderValue::from_static("no-cache"));
                 state.pages.put(key, generation, ttl, parts.headers.clone(), bytes.clone());
+                if not_modified(if_none_match.as_ref(), parts.headers.get(header::ETAG)) {
+                    let mut response = bodiless_304();
+                    *response.headers_mut() = parts.headers;
+                    return response;
+                }
             }
             Response::from_parts(parts, Body::from(bytes))
         }
@@ -337,5 +375,18 @@ mod tests {
         assert_eq!(memo.get("109", 0, TTL), Some(109));
         assert_eq!(memo.get("109", 1, TTL), None, "a newer generation never sees older records");
         assert_eq!(memo.get("109", 0, Duration::ZERO), None, "expired");
+    }
+
+    #[test]
+    fn conditional_requests_compare_entity_tags_weakly() {
+        let tag = HeaderValue::from_static("\"abc\"");
+        let asked = |v: &'static str| Some(HeaderValue::from_static(v));
+        assert!(not_modified(asked("\"abc\"").as_ref(), Some(&tag)));
+        assert!(not_modified(asked("W/\"abc\"").as_ref(), Some(&tag)));
+        assert!(not_modified(asked("\"x\", \"abc\"").as_ref(), Some(&tag)));
+        assert!(not_modified(asked("*").as_ref(), Some(&tag)));
+        assert!(!not_modified(asked("\"abd\"").as_ref(), Some(&tag)));
+        assert!(!not_modified(None, Some(&tag)));
+        assert!(!not_modified(asked("\"abc\"").as_ref(), None));
     }
 }

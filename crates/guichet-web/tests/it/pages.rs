@@ -424,12 +424,29 @@ async fn public_pages_are_kept_for_anonymous_visitors_for_the_configured_delay()
     assert!(titles(&app.request(request).await).contains(&new));
     assert!(titles(&app.get("/alpha/demarches?q=autre").await).contains(&new));
 
+    // A browser holding this very page gets a bodiless "not modified".
+    let etag = again.header("etag").to_owned();
+    assert!(etag.starts_with('"') && again.header("cache-control") == "no-cache", "{etag}");
+    let conditional = |etag: &str| {
+        Request::get("/alpha/demarches")
+            .header("host", "127.0.0.1:8080")
+            .header("if-none-match", etag)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let unchanged = app.request(conditional(&etag)).await;
+    assert_eq!((unchanged.status, unchanged.body.as_str()), (StatusCode::NOT_MODIFIED, ""));
+    assert_eq!(app.request(conditional("\"autre\"")).await.status, StatusCode::OK);
+
     // Kept pages are still counted in the metrics.
     assert!(app.get("/metrics").await.body.contains("route=\"(cached public page)\""));
 
-    // After the delay, everyone sees the change.
+    // After the delay, everyone sees the change, including the browser that held the old page.
     tokio::time::sleep(delay).await;
     assert!(titles(&app.get("/alpha/demarches").await).contains(&new));
+    let changed = app.request(conditional(&etag)).await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert!(titles(&changed).contains(&new));
 
     // With the cache off, every view is fresh.
     let off =

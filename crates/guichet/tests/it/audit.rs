@@ -117,3 +117,58 @@ async fn changing_one_event_row_makes_audit_verify_fail_and_name_it() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn events_of_several_tenants_in_one_write_each_extend_their_own_chain() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+        let b = s.add_tenant(&tenant("bravo", TenantKind::Commune, None, 2), &[]).await.unwrap();
+        let event = |t: &guichet_store::Tenant, i: usize| NewEvent {
+            id: EventId::new(),
+            tenant_id: t.id,
+            request_id: None,
+            at: OffsetDateTime::now_utc(),
+            actor_kind: ActorKind::System,
+            actor_id: None,
+            channel: Channel::Web,
+            kind: "note".into(),
+            citizen_visible: false,
+            data: serde_json::json!({"n": i}),
+        };
+        // Two writes, each interleaving both tenants' events.
+        for round in 0..2 {
+            let events = vec![
+                event(&a, round * 3),
+                event(&b, round * 3),
+                event(&a, round * 3 + 1),
+                event(&a, round * 3 + 2),
+                event(&b, round * 3 + 1),
+            ];
+            s.record(&SubmissionRecords { events, ..Default::default() }).await.unwrap();
+        }
+        for (t, n) in [(&a, 6), (&b, 4)] {
+            let chain = s.list_tenant_events(t.id, 0, 100).await.unwrap();
+            let seqs: Vec<i64> = chain.iter().map(|e| e.seq).collect();
+            assert_eq!(seqs, (1..=n).collect::<Vec<i64>>(), "{:?}", db.backend);
+            for pair in chain.windows(2) {
+                assert_eq!(pair[1].prev_hash, pair[0].hash, "{:?}", db.backend);
+            }
+            let order: Vec<i64> = chain.iter().filter_map(|e| e.event.data["n"].as_i64()).collect();
+            assert_eq!(
+                order,
+                {
+                    let mut o = order.clone();
+                    o.sort();
+                    o
+                },
+                "in write order"
+            );
+        }
+        let url = db.url.clone();
+        let (code, stdout, stderr) =
+            tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
+        assert_eq!(code, Some(0), "{:?}: {stdout} {stderr}", db.backend);
+        db.finish().await;
+    }
+}

@@ -467,7 +467,7 @@ impl ChannelStore for SqliteStore {
 
     async fn get_sms(&self, id: Uuid) -> StoreResult<OutboxSms> {
         let sql = format!("select {SMS_COLUMNS} from outbox_sms where id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_one(&self.write).await.map_err(map_err)?;
+        let row = sqlx::query(&sql).bind(id).fetch_one(&self.read).await.map_err(map_err)?;
         read_sms(&row)
     }
 

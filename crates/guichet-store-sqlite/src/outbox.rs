@@ -68,7 +68,7 @@ impl OutboxStore for SqliteStore {
     async fn get_email(&self, id: EmailId) -> StoreResult<OutboxEmail> {
         let sql = format!("select {COLUMNS} from outbox_emails where id = $1");
         let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.write).await.map_err(map_err)?;
+            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.read).await.map_err(map_err)?;
         read_email(&row)
     }
 

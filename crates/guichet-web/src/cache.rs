@@ -268,7 +268,12 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
             Response::new(Body::from(body))
         };
         *response.headers_mut() = headers;
-        state.metrics.observe("GET", "(cached public page)", 200, started.elapsed().as_secs_f64());
+        state.metrics.observe(
+            "GET",
+            "(cached public page)",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
         return response;
     }
     // Read before rendering: a change during the rendering is never hidden behind this page.

@@ -507,6 +507,25 @@ impl DashboardStore for SqliteStore {
             .collect()
     }
 
+    async fn timeline_events_between(
+        &self,
+        first: RequestId,
+        last: RequestId,
+    ) -> StoreResult<Vec<guichet_store::Event>> {
+        let rows = sqlx::query(
+            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+             citizen_visible, data, prev_hash, hash from events \
+             where request_id >= $1 and request_id <= $2 and kind <> 'viewed' \
+             order by request_id, seq",
+        )
+        .bind(first.as_uuid())
+        .bind(last.as_uuid())
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(crate::requests::read_event).collect()
+    }
+
     async fn set_timing(&self, id: RequestId, timing: &Timing) -> StoreResult<()> {
         let mut tx = self.write.begin().await.map_err(map_err)?;
         store_timing(&mut tx, id, timing).await?;

@@ -145,6 +145,14 @@ pub trait DashboardStore {
         limit: i64,
     ) -> StoreResult<Vec<(RequestId, ServiceId, Timing)>>;
 
+    /// The timeline events (views left out) of the requests whose ids lie in `[first, last]`,
+    /// in request then chain order: one read per batch of `timings` for verification.
+    async fn timeline_events_between(
+        &self,
+        first: RequestId,
+        last: RequestId,
+    ) -> StoreResult<Vec<crate::Event>>;
+
     /// Overwrites a request's timing (`guichet stats rebuild`).
     async fn set_timing(&self, id: RequestId, timing: &Timing) -> StoreResult<()>;
 

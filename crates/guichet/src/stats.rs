@@ -44,10 +44,18 @@ pub async fn verify(store: &dyn Store, rebuild: bool) -> anyhow::Result<Report> 
     let mut after = None;
     loop {
         let batch = store.timings(after, 500).await?;
-        let Some(last) = batch.last() else { break };
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else { break };
         after = Some(last.0);
+        // One read for the whole batch's events (ids are consecutive in id order), grouped
+        // by request.
+        let mut by_request: HashMap<RequestId, Vec<guichet_store::Event>> = HashMap::new();
+        for e in store.timeline_events_between(first.0, last.0).await? {
+            if let Some(r) = e.event.request_id {
+                by_request.entry(r).or_default().push(e);
+            }
+        }
         for (id, service, stored) in batch {
-            let events = store.list_request_events(id, false).await?;
+            let events = by_request.remove(&id).unwrap_or_default();
             if events.is_empty() {
                 report.without_events += 1;
                 continue;

@@ -105,25 +105,28 @@ pub(crate) async fn append_events(
     // Each tenant's head is read (and locked) once, followed in memory while its events are
     // chained, and written back once: a submission's events cost one statement each, plus
     // three per tenant, instead of four each.
-    let mut heads: Vec<(uuid::Uuid, i64, String)> = Vec::new();
+    // Heads are locked in tenant order, whatever the events' order: two writes touching the
+    // same tenants (a bulk action across communes) can then never wait on each other in a
+    // cycle.
+    let mut tenants: Vec<uuid::Uuid> = events.iter().map(|e| e.tenant_id.as_uuid()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut heads: Vec<(uuid::Uuid, i64, String)> = Vec::with_capacity(tenants.len());
+    for tenant in tenants {
+        sqlx::query("insert into event_heads (tenant_id, seq, hash) values ($1, 0, $2) on conflict do nothing")
+            .bind(tenant)
+            .bind(GENESIS)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        let sql = format!("select seq, hash from event_heads where tenant_id = $1{FOR_UPDATE}");
+        let head = sqlx::query(&sql).bind(tenant).fetch_one(&mut **tx).await.map_err(map_err)?;
+        heads.push((tenant, col::<i64>(&head, "seq")?, col(&head, "hash")?));
+    }
     for e in events {
         let tenant = e.tenant_id.as_uuid();
-        let at = match heads.iter().position(|(t, _, _)| *t == tenant) {
-            Some(at) => at,
-            None => {
-                sqlx::query("insert into event_heads (tenant_id, seq, hash) values ($1, 0, $2) on conflict do nothing")
-                    .bind(tenant)
-                    .bind(GENESIS)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
-                let sql =
-                    format!("select seq, hash from event_heads where tenant_id = $1{FOR_UPDATE}");
-                let head =
-                    sqlx::query(&sql).bind(tenant).fetch_one(&mut **tx).await.map_err(map_err)?;
-                heads.push((tenant, col::<i64>(&head, "seq")?, col(&head, "hash")?));
-                heads.len() - 1
-            }
+        let Some(at) = heads.iter().position(|(t, _, _)| *t == tenant) else {
+            return Err(StoreError::Other(format!("no chain head read for tenant {tenant}")));
         };
         let seq = heads[at].1 + 1;
         let prev = heads[at].2.clone();

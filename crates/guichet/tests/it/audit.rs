@@ -172,3 +172,46 @@ async fn events_of_several_tenants_in_one_write_each_extend_their_own_chain() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_writes_touching_two_tenants_in_opposite_orders_all_succeed() {
+    for db in TestDb::all().await {
+        let s = db.store.clone();
+        let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+        let b = s.add_tenant(&tenant("bravo", TenantKind::Commune, None, 2), &[]).await.unwrap();
+        let event = move |t: guichet_domain::TenantId| NewEvent {
+            id: EventId::new(),
+            tenant_id: t,
+            request_id: None,
+            at: OffsetDateTime::now_utc(),
+            actor_kind: ActorKind::System,
+            actor_id: None,
+            channel: Channel::Web,
+            kind: "note".into(),
+            citizen_visible: false,
+            data: serde_json::json!({}),
+        };
+        // Half the writes name alpha first, half bravo first: locking the heads in the events'
+        // order would let two of them wait on each other (a deadlock on PostgreSQL).
+        let writes: Vec<_> = (0..24)
+            .map(|i| {
+                let s = s.clone();
+                let order = if i % 2 == 0 { [a.id, b.id] } else { [b.id, a.id] };
+                tokio::spawn(async move {
+                    let events = vec![event(order[0]), event(order[1]), event(order[0])];
+                    s.record(&SubmissionRecords { events, ..Default::default() }).await
+                })
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap().unwrap_or_else(|e| panic!("{:?}: {e}", db.backend));
+        }
+        assert_eq!(s.list_tenant_events(a.id, 0, 1000).await.unwrap().len(), 36);
+        assert_eq!(s.list_tenant_events(b.id, 0, 1000).await.unwrap().len(), 36);
+        let url = db.url.clone();
+        let (code, stdout, stderr) =
+            tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
+        assert_eq!(code, Some(0), "{:?}: {stdout} {stderr}", db.backend);
+        db.finish().await;
+    }
+}

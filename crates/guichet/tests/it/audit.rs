@@ -118,24 +118,29 @@ async fn changing_one_event_row_makes_audit_verify_fail_and_name_it() {
     }
 }
 
+/// A system note `n` in a tenant's chain, outside any request.
+fn note(tenant: guichet_domain::TenantId, n: usize) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        tenant_id: tenant,
+        request_id: None,
+        at: OffsetDateTime::now_utc(),
+        actor_kind: ActorKind::System,
+        actor_id: None,
+        channel: Channel::Web,
+        kind: "note".into(),
+        citizen_visible: false,
+        data: serde_json::json!({ "n": n }),
+    }
+}
+
 #[tokio::test]
 async fn events_of_several_tenants_in_one_write_each_extend_their_own_chain() {
     for db in TestDb::all().await {
         let s = &db.store;
         let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
         let b = s.add_tenant(&tenant("bravo", TenantKind::Commune, None, 2), &[]).await.unwrap();
-        let event = |t: &guichet_store::Tenant, i: usize| NewEvent {
-            id: EventId::new(),
-            tenant_id: t.id,
-            request_id: None,
-            at: OffsetDateTime::now_utc(),
-            actor_kind: ActorKind::System,
-            actor_id: None,
-            channel: Channel::Web,
-            kind: "note".into(),
-            citizen_visible: false,
-            data: serde_json::json!({"n": i}),
-        };
+        let event = |t: &guichet_store::Tenant, i: usize| note(t.id, i);
         // Two writes, each interleaving both tenants' events.
         for round in 0..2 {
             let events = vec![
@@ -179,18 +184,7 @@ async fn concurrent_writes_touching_two_tenants_in_opposite_orders_all_succeed()
         let s = db.store.clone();
         let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
         let b = s.add_tenant(&tenant("bravo", TenantKind::Commune, None, 2), &[]).await.unwrap();
-        let event = move |t: guichet_domain::TenantId| NewEvent {
-            id: EventId::new(),
-            tenant_id: t,
-            request_id: None,
-            at: OffsetDateTime::now_utc(),
-            actor_kind: ActorKind::System,
-            actor_id: None,
-            channel: Channel::Web,
-            kind: "note".into(),
-            citizen_visible: false,
-            data: serde_json::json!({}),
-        };
+        let event = |t: guichet_domain::TenantId| note(t, 0);
         // Half the writes name alpha first, half bravo first: locking the heads in the events'
         // order would let two of them wait on each other (a deadlock on PostgreSQL).
         let writes: Vec<_> = (0..24)

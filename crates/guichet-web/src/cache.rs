@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -35,13 +34,12 @@ use crate::{AppError, AppState};
 /// A tenant by slug (`None`: no such tenant), kept for [`TTL`].
 pub(crate) async fn tenant(state: &AppState, slug: &Slug) -> Result<Option<Tenant>, AppError> {
     let (cache, ttl) = (&state.pages, state.config.page_cache);
-    let generation = cache.generation.load(Ordering::Relaxed);
-    if let Some(t) = cache.tenants.get(slug.as_str(), generation, ttl) {
+    if let Some(t) = cache.tenants.get(slug.as_str(), ttl) {
         return Ok(Some(t));
     }
     let found = state.store.find_tenant_by_slug(slug).await?;
     if let Some(t) = found.as_ref().filter(|_| !ttl.is_zero()) {
-        cache.tenants.put(slug.as_str().to_owned(), generation, ttl, t.clone());
+        cache.tenants.put(slug.as_str().to_owned(), ttl, t.clone());
     }
     Ok(found)
 }
@@ -49,14 +47,13 @@ pub(crate) async fn tenant(state: &AppState, slug: &Slug) -> Result<Option<Tenan
 /// A service by id, kept for [`TTL`].
 pub(crate) async fn service(state: &AppState, id: ServiceId) -> Result<Service, AppError> {
     let (cache, ttl) = (&state.pages, state.config.page_cache);
-    let generation = cache.generation.load(Ordering::Relaxed);
     let key = id.to_string();
-    if let Some(s) = cache.services.get(&key, generation, ttl) {
+    if let Some(s) = cache.services.get(&key, ttl) {
         return Ok(s);
     }
     let service = state.store.get_service(id).await?;
     if !ttl.is_zero() {
-        cache.services.put(key, generation, ttl, service.clone());
+        cache.services.put(key, ttl, service.clone());
     }
     Ok(service)
 }
@@ -79,7 +76,6 @@ const RESERVED: &[&str] = &["agents", "compte", "static", "api", "demo", "health
 
 struct Entry {
     at: Instant,
-    generation: u64,
     headers: HeaderMap,
     body: Bytes,
     /// What it counts against [`MAX_BYTES`].
@@ -92,9 +88,9 @@ const MAX_TENANTS: usize = 10_000;
 /// Bound on the services kept (a form definition can weigh tens of kilobytes).
 const MAX_SERVICES: usize = 500;
 
-/// Records kept by key, with the generation and time they were read at.
+/// Records kept by key, with the time they were read at.
 struct Memo<V> {
-    entries: Mutex<HashMap<String, (Instant, u64, V)>>,
+    entries: Mutex<HashMap<String, (Instant, V)>>,
     capacity: usize,
 }
 
@@ -103,23 +99,20 @@ impl<V: Clone> Memo<V> {
         Self { entries: Mutex::default(), capacity }
     }
 
-    fn get(&self, key: &str, generation: u64, ttl: Duration) -> Option<V> {
+    fn get(&self, key: &str, ttl: Duration) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .filter(|(at, g, _)| *g == generation && at.elapsed() < ttl)
-            .map(|(_, _, v)| v.clone())
+        entries.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: String, generation: u64, ttl: Duration, value: V) {
+    fn put(&self, key: String, ttl: Duration, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.capacity {
-            entries.retain(|_, (at, g, _)| *g == generation && at.elapsed() < ttl);
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
             if entries.len() >= self.capacity {
                 entries.clear();
             }
         }
-        entries.insert(key, (Instant::now(), generation, value));
+        entries.insert(key, (Instant::now(), value));
     }
 }
 
@@ -133,7 +126,6 @@ struct Pages {
 /// The rendered public pages, and the tenants and services citizens' pages read.
 pub(crate) struct PageCache {
     pages: Mutex<Pages>,
-    generation: AtomicU64,
     tenants: Memo<Tenant>,
     services: Memo<Service>,
 }
@@ -142,7 +134,6 @@ impl Default for PageCache {
     fn default() -> Self {
         Self {
             pages: Mutex::default(),
-            generation: AtomicU64::new(0),
             tenants: Memo::new(MAX_TENANTS),
             services: Memo::new(MAX_SERVICES),
         }
@@ -150,24 +141,16 @@ impl Default for PageCache {
 }
 
 impl PageCache {
-    /// Forgets every page and record, for a change made through this process that public pages
-    /// show.
-    #[allow(dead_code)] // No route changes the catalogue yet; imports run in another process.
-    pub(crate) fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::Relaxed);
-    }
-
     fn get(&self, key: &str, ttl: Duration) -> Option<(HeaderMap, Bytes)> {
-        let generation = self.generation.load(Ordering::Relaxed);
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         pages
             .map
             .get(key)
-            .filter(|e| e.generation == generation && e.at.elapsed() < ttl)
+            .filter(|e| e.at.elapsed() < ttl)
             .map(|e| (e.headers.clone(), e.body.clone()))
     }
 
-    fn put(&self, key: String, generation: u64, ttl: Duration, headers: HeaderMap, body: Bytes) {
+    fn put(&self, key: String, ttl: Duration, headers: HeaderMap, body: Bytes) {
         let headers_size: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
         let size = body.len() + key.len() + headers_size + ENTRY_OVERHEAD;
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
@@ -175,8 +158,7 @@ impl PageCache {
             pages.size -= old.size;
         }
         if pages.size + size > MAX_BYTES {
-            let current = self.generation.load(Ordering::Relaxed);
-            pages.map.retain(|_, e| e.generation == current && e.at.elapsed() < ttl);
+            pages.map.retain(|_, e| e.at.elapsed() < ttl);
             pages.size = pages.map.values().map(|e| e.size).sum();
             if pages.size + size > MAX_BYTES {
                 pages.map.clear();
@@ -184,7 +166,7 @@ impl PageCache {
             }
         }
         pages.size += size;
-        pages.map.insert(key, Entry { at: Instant::now(), generation, headers, body, size });
+        pages.map.insert(key, Entry { at: Instant::now(), headers, body, size });
     }
 }
 
@@ -276,8 +258,6 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
         );
         return response;
     }
-    // Read before rendering: a change during the rendering is never hidden behind this page.
-    let generation = state.pages.generation.load(Ordering::Relaxed);
     let response = next.run(request).await;
     if response.status() != StatusCode::OK || uncacheable(response.headers()) {
         return response;
@@ -298,7 +278,7 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
                     .headers
                     .entry(header::CACHE_CONTROL)
                     .or_insert(HeaderValue::from_static("no-cache"));
-                state.pages.put(key, generation, ttl, parts.headers.clone(), bytes.clone());
+                state.pages.put(key, ttl, parts.headers.clone(), bytes.clone());
                 if not_modified(if_none_match.as_ref(), parts.headers.get(header::ETAG)) {
                     let mut response = bodiless_304();
                     *response.headers_mut() = parts.headers;
@@ -345,41 +325,38 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_is_bounded_and_invalidated() {
+    fn the_cache_is_bounded_and_pages_expire() {
         let cache = PageCache::default();
         let page = Bytes::from(vec![b'x'; 300 * 1024]);
         for i in 0..100 {
-            cache.put(format!("p/{i}/"), 0, TTL, HeaderMap::new(), page.clone());
+            cache.put(format!("p/{i}/"), TTL, HeaderMap::new(), page.clone());
             // Replacing a page does not count it twice.
-            cache.put(format!("p/{i}/"), 0, TTL, HeaderMap::new(), page.clone());
+            cache.put(format!("p/{i}/"), TTL, HeaderMap::new(), page.clone());
         }
         let (kept, counted) = cache.pages.lock().map(|p| (p.map.len(), p.size)).unwrap_or((0, 0));
         assert!(kept > 1 && kept * 300 * 1024 <= MAX_BYTES, "{kept} pages kept");
         assert!(counted <= MAX_BYTES && counted >= kept * 300 * 1024, "{counted}");
         // Many tiny pages (a theme each) are bounded too, headers counted.
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, "text/css; charset=utf-8".parse().unwrap());
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
         for i in 0..100_000 {
-            cache.put(format!("p/t{i}/theme.css"), 0, TTL, headers.clone(), Bytes::from("x"));
+            cache.put(format!("p/t{i}/theme.css"), TTL, headers.clone(), Bytes::from("x"));
         }
         let counted = cache.pages.lock().map(|p| p.size).unwrap_or(usize::MAX);
         assert!(counted <= MAX_BYTES, "{counted}");
         assert!(cache.get("p/t99999/theme.css", TTL).is_some());
         assert!(cache.get("p/t99999/theme.css", Duration::ZERO).is_none(), "expired");
-        cache.invalidate();
-        assert!(cache.get("p/t99999/theme.css", TTL).is_none());
     }
 
     #[test]
-    fn kept_records_are_bounded_and_follow_the_generation() {
+    fn kept_records_are_bounded_and_expire() {
         let memo: Memo<u32> = Memo::new(100);
         for i in 0..110 {
-            memo.put(i.to_string(), 0, TTL, i);
+            memo.put(i.to_string(), TTL, i);
         }
         assert!(memo.entries.lock().map(|e| e.len()).unwrap_or(0) <= 100);
-        assert_eq!(memo.get("109", 0, TTL), Some(109));
-        assert_eq!(memo.get("109", 1, TTL), None, "a newer generation never sees older records");
-        assert_eq!(memo.get("109", 0, Duration::ZERO), None, "expired");
+        assert_eq!(memo.get("109", TTL), Some(109));
+        assert_eq!(memo.get("109", Duration::ZERO), None, "expired");
     }
 
     #[test]

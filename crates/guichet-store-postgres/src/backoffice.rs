@@ -369,11 +369,7 @@ impl BackOfficeStore for PgStore {
         limit: i64,
     ) -> StoreResult<(Vec<InboxRow>, i64)> {
         if filter.search.is_none() {
-            return futures_util::future::try_join(
-                self.inbox(agent, filter, after, limit),
-                self.count_inbox(agent, filter),
-            )
-            .await;
+            return guichet_store::page_and_count(self, agent, filter, after, limit).await;
         }
         // A search: the full-text match is the expensive part, so it runs once, into a
         // materialized set that gives both the count and the page.
@@ -390,11 +386,7 @@ impl BackOfficeStore for PgStore {
         // The other conditions then apply to the matches' own columns.
         let Some(at) = q.search else {
             // Blank search text: no match to run.
-            return futures_util::future::try_join(
-                self.inbox(agent, filter, after, limit),
-                self.count_inbox(agent, filter),
-            )
-            .await;
+            return guichet_store::page_and_count(self, agent, filter, after, limit).await;
         };
         let text = q.clauses.remove(at);
         let others = q.clauses.join(" and ");

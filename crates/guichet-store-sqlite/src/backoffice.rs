@@ -374,11 +374,7 @@ impl BackOfficeStore for SqliteStore {
         limit: i64,
     ) -> StoreResult<(Vec<InboxRow>, i64)> {
         if filter.search.is_none() {
-            return futures_util::future::try_join(
-                self.inbox(agent, filter, after, limit),
-                self.count_inbox(agent, filter),
-            )
-            .await;
+            return guichet_store::page_and_count(self, agent, filter, after, limit).await;
         }
         // A search: the full-text match is the expensive part, so it runs once, into a
         // materialized set that gives both the count and the page.

@@ -192,6 +192,22 @@ pub struct SavedView {
 }
 
 /// The back-office.
+/// An inbox page and its total from their two queries, run at the same time on two
+/// connections: `inbox_page`'s default, and a backend's answer when it has no single pass.
+pub async fn page_and_count<S: BackOfficeStore + ?Sized>(
+    store: &S,
+    agent: AgentId,
+    filter: &InboxFilter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> StoreResult<(Vec<InboxRow>, i64)> {
+    futures_util::future::try_join(
+        store.inbox(agent, filter, after, limit),
+        store.count_inbox(agent, filter),
+    )
+    .await
+}
+
 #[async_trait]
 pub trait BackOfficeStore {
     /// An agent and their password hash, by e-mail.
@@ -237,11 +253,7 @@ pub trait BackOfficeStore {
         after: Option<Cursor>,
         limit: i64,
     ) -> StoreResult<(Vec<InboxRow>, i64)> {
-        futures_util::future::try_join(
-            self.inbox(agent, filter, after, limit),
-            self.count_inbox(agent, filter),
-        )
-        .await
+        page_and_count(self, agent, filter, after, limit).await
     }
 
     /// A request, if it belongs to one of the agent's tenants.

@@ -31,7 +31,7 @@ pub use accounts::{
 };
 pub use backoffice::{
     Agent, AssigneeFilter, BackOfficeStore, Cursor, DeadlineFilter, InboxFilter, InboxRow,
-    InboxSort, Membership, ReplyTemplate, SavedView, StatusChange,
+    InboxSort, Membership, ReplyTemplate, SavedView, StatusChange, page_and_count,
 };
 pub use channels::{
     ChannelStore, Endpoint, ImapPosition, InboundFile, InboundMessage, InboundUpdate, NewInbound,

@@ -6,14 +6,15 @@ use guichet_store::{
     AccountStore, Citizen, NewCitizenAccount, NewEmail, NewJob, NewToken, Profile, Session,
     SessionStore, StoreError, StoreResult, TokenPurpose,
 };
-use sqlx::sqlite::SqliteRow;
+use sqlx::Connection as _;
 use sqlx::{Sqlite, Transaction};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::jobs::insert_jobs;
 use crate::outbox::insert_emails;
-use crate::{SqliteStore, col, map_err, to_us, ts, ts_opt};
+use crate::point::Columns;
+use crate::{SqliteStore, col, map_err, to_us};
 
 const CITIZEN_COLUMNS: &str = "id, email, email_verified_at, civility, given_name, family_name, \
      birth_date, phone, street, postcode, city, insee_code, notify_email, notify_sms, created_at";
@@ -22,32 +23,32 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
-fn read_citizen(row: &SqliteRow) -> StoreResult<Citizen> {
-    let email: String = col(row, "email")?;
-    let phone: Option<String> = col(row, "phone")?;
-    let insee: Option<String> = col(row, "insee_code")?;
+fn read_citizen(row: &impl Columns) -> StoreResult<Citizen> {
+    let email: String = row.get("email")?;
+    let phone: Option<String> = row.get("phone")?;
+    let insee: Option<String> = row.get("insee_code")?;
     Ok(Citizen {
-        id: CitizenId::from_uuid(col(row, "id")?),
+        id: CitizenId::from_uuid(row.get("id")?),
         email: Email::parse(&email).map_err(|_| corrupt("citizen e-mail"))?,
-        email_verified_at: ts_opt(row, "email_verified_at")?,
+        email_verified_at: row.instant_opt("email_verified_at")?,
         profile: Profile {
-            civility: col(row, "civility")?,
-            given_name: col(row, "given_name")?,
-            family_name: col(row, "family_name")?,
-            birth_date: col(row, "birth_date")?,
+            civility: row.get("civility")?,
+            given_name: row.get("given_name")?,
+            family_name: row.get("family_name")?,
+            birth_date: row.get("birth_date")?,
             phone: phone
                 .map(|p| Phone::parse(&p).map_err(|_| corrupt("citizen phone")))
                 .transpose()?,
-            street: col(row, "street")?,
-            postcode: col(row, "postcode")?,
-            city: col(row, "city")?,
+            street: row.get("street")?,
+            postcode: row.get("postcode")?,
+            city: row.get("city")?,
             insee_code: insee
                 .map(|c| InseeCode::parse(&c).map_err(|_| corrupt("citizen INSEE code")))
                 .transpose()?,
-            notify_email: col(row, "notify_email")?,
-            notify_sms: col(row, "notify_sms")?,
+            notify_email: row.get("notify_email")?,
+            notify_sms: row.get("notify_sms")?,
         },
-        created_at: ts(row, "created_at")?,
+        created_at: row.instant("created_at")?,
     })
 }
 
@@ -83,7 +84,8 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<Citizen> {
         let now = OffsetDateTime::now_utc();
         let p = &account.profile;
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         sqlx::query(
             "insert into citizens (id, email, password_hash, civility, given_name, family_name, \
              birth_date, phone, street, postcode, city, insee_code, notify_email, notify_sms, created_at) \
@@ -115,10 +117,9 @@ impl AccountStore for SqliteStore {
     }
 
     async fn get_citizen(&self, id: CitizenId) -> StoreResult<Citizen> {
-        let sql = format!("select {CITIZEN_COLUMNS} from citizens where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.read).await.map_err(map_err)?;
-        read_citizen(&row)
+        // Read on every page of a logged-in citizen: a point read (`crate::point`).
+        let sql = format!("select {CITIZEN_COLUMNS} from citizens where id = ?1");
+        self.point.optional(&sql, [id.as_uuid()], |r| read_citizen(r))?.ok_or(StoreError::NotFound)
     }
 
     async fn find_citizen_login(
@@ -145,7 +146,8 @@ impl AccountStore for SqliteStore {
         jobs: &[NewJob],
     ) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         insert_token(&mut tx, citizen, token, now).await?;
         insert_emails(&mut tx, emails, now).await?;
         insert_jobs(&mut tx, jobs, now).await?;
@@ -158,7 +160,8 @@ impl AccountStore for SqliteStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<Option<CitizenId>> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         let row = sqlx::query(
             "update account_tokens set used_at = $3 \
              where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3 \
@@ -187,7 +190,8 @@ impl AccountStore for SqliteStore {
     }
 
     async fn set_citizen_password(&self, id: CitizenId, password_hash: &str) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         let done = sqlx::query("update citizens set password_hash = $2 where id = $1")
             .bind(id.as_uuid())
             .bind(password_hash)
@@ -223,14 +227,15 @@ impl AccountStore for SqliteStore {
         .bind(p.insee_code.as_ref().map(|x| x.as_str()))
         .bind(p.notify_email)
         .bind(p.notify_sms)
-        .execute(&self.write)
+        .execute(&mut *self.write.lock().await?)
         .await
         .map_err(map_err)?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn delete_citizen(&self, id: CitizenId) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         for sql in [
             "delete from drafts where citizen_id = $1",
             "delete from sessions where citizen_id = $1",
@@ -261,7 +266,7 @@ impl AccountStore for SqliteStore {
         .bind(key)
         .bind(to_us(now))
         .bind(to_us(now - window))
-        .fetch_one(&self.write)
+        .fetch_one(&mut *self.write.lock().await?)
         .await
         .map_err(map_err)?;
         col::<i64>(&row, "hits")
@@ -286,22 +291,22 @@ impl AccountStore for SqliteStore {
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
         sqlx::query("delete from throttle where key = $1")
             .bind(key)
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
     }
 }
 
-fn read_session(row: &SqliteRow) -> StoreResult<Session> {
+fn read_session(row: &impl Columns) -> StoreResult<Session> {
     Ok(Session {
-        token_hash: col(row, "token_hash")?,
-        citizen_id: col::<Option<Uuid>>(row, "citizen_id")?.map(CitizenId::from_uuid),
-        agent_id: col::<Option<Uuid>>(row, "agent_id")?.map(AgentId::from_uuid),
-        csrf_token: col(row, "csrf_token")?,
-        mfa_ok: col(row, "mfa_ok")?,
-        expires_at: ts(row, "expires_at")?,
-        last_seen_at: ts(row, "last_seen_at")?,
+        token_hash: row.get("token_hash")?,
+        citizen_id: row.get::<Option<Uuid>>("citizen_id")?.map(CitizenId::from_uuid),
+        agent_id: row.get::<Option<Uuid>>("agent_id")?.map(AgentId::from_uuid),
+        csrf_token: row.get("csrf_token")?,
+        mfa_ok: row.get("mfa_ok")?,
+        expires_at: row.instant("expires_at")?,
+        last_seen_at: row.instant("last_seen_at")?,
     })
 }
 
@@ -320,7 +325,7 @@ impl SessionStore for SqliteStore {
         .bind(to_us(s.expires_at))
         .bind(to_us(s.last_seen_at))
         .bind(s.mfa_ok)
-        .execute(&self.write)
+        .execute(&mut *self.write.lock().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -331,16 +336,13 @@ impl SessionStore for SqliteStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<Session>> {
-        let row = sqlx::query(
+        // Read on every request that carries a session cookie: a point read (`crate::point`).
+        self.point.optional(
             "select token_hash, citizen_id, agent_id, csrf_token, expires_at, last_seen_at, mfa_ok \
-             from sessions where token_hash = $1 and expires_at > $2",
+             from sessions where token_hash = ?1 and expires_at > ?2",
+            rusqlite::params![token_hash, to_us(now)],
+            |r| read_session(r),
         )
-        .bind(token_hash)
-        .bind(to_us(now))
-        .fetch_optional(&self.read)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(read_session).transpose()
     }
 
     async fn touch_session(
@@ -349,20 +351,20 @@ impl SessionStore for SqliteStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        sqlx::query("update sessions set expires_at = $2, last_seen_at = $3 where token_hash = $1")
-            .bind(token_hash)
-            .bind(to_us(expires_at))
-            .bind(to_us(now))
-            .execute(&self.write)
-            .await
-            .map_err(map_err)?;
+        let touch = sqlx::query(
+            "update sessions set expires_at = $2, last_seen_at = $3 where token_hash = $1",
+        )
+        .bind(token_hash)
+        .bind(to_us(expires_at))
+        .bind(to_us(now));
+        self.write.grouped(async |tx| touch.execute(&mut **tx).await.map_err(map_err)).await?;
         Ok(())
     }
 
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("delete from sessions where token_hash = $1")
             .bind(token_hash)
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -371,7 +373,7 @@ impl SessionStore for SqliteStore {
     async fn delete_citizen_sessions(&self, id: CitizenId) -> StoreResult<()> {
         sqlx::query("delete from sessions where citizen_id = $1")
             .bind(id.as_uuid())
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -380,7 +382,7 @@ impl SessionStore for SqliteStore {
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         let done = sqlx::query("delete from sessions where expires_at <= $1")
             .bind(to_us(now))
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())

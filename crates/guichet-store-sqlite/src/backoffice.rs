@@ -8,6 +8,7 @@ use guichet_store::{
     InboxSort, Membership, ReplyTemplate, RequestRecord, SavedView, StatusChange, StoreError,
     StoreResult, SubmissionRecords,
 };
+use sqlx::Connection as _;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use time::{Date, OffsetDateTime};
@@ -284,7 +285,7 @@ impl BackOfficeStore for SqliteStore {
         sqlx::query("update agents set totp_secret = $2 where id = $1")
             .bind(id.as_uuid())
             .bind(secret)
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -293,7 +294,7 @@ impl BackOfficeStore for SqliteStore {
     async fn set_session_mfa(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("update sessions set mfa_ok = true where token_hash = $1")
             .bind(token_hash)
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -302,7 +303,7 @@ impl BackOfficeStore for SqliteStore {
     async fn delete_agent_sessions(&self, id: AgentId) -> StoreResult<()> {
         sqlx::query("delete from sessions where agent_id = $1")
             .bind(id.as_uuid())
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -475,7 +476,8 @@ impl BackOfficeStore for SqliteStore {
         records: &SubmissionRecords,
     ) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         // The timing as it was before the change (the update below rewrites the phase).
         let mut timing = crate::dashboards::load_timing(&mut tx, change.request_id).await?;
         let done = sqlx::query(
@@ -518,7 +520,8 @@ impl BackOfficeStore for SqliteStore {
         records: &SubmissionRecords,
     ) -> StoreResult<u64> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         let mut n = 0;
         for id in requests {
             // Only the agent's tenants' requests, and only to a member of the request's tenant.
@@ -570,7 +573,7 @@ impl BackOfficeStore for SqliteStore {
             .bind(&t.title)
             .bind(&t.body)
             .bind(to_us(OffsetDateTime::now_utc()))
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -603,7 +606,7 @@ impl BackOfficeStore for SqliteStore {
             .bind(&v.name)
             .bind(&v.query)
             .bind(to_us(OffsetDateTime::now_utc()))
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -613,7 +616,7 @@ impl BackOfficeStore for SqliteStore {
         sqlx::query("delete from saved_views where id = $1 and agent_id = $2")
             .bind(id)
             .bind(agent.as_uuid())
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -639,7 +642,8 @@ impl BackOfficeStore for SqliteStore {
     }
 
     async fn add_agent(&self, agent: &guichet_store::NewAgent) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         sqlx::query("insert into agents (id, email, password_hash, display_name, created_at) values ($1, $2, $3, $4, $5)")
             .bind(agent.id.as_uuid())
             .bind(agent.email.as_str())
@@ -667,7 +671,8 @@ impl BackOfficeStore for SqliteStore {
         tenant: TenantId,
         role: Role,
     ) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         if role != Role::TenantAdmin {
             ensure_not_last_admin(&mut tx, agent, tenant).await?;
         }
@@ -685,7 +690,8 @@ impl BackOfficeStore for SqliteStore {
     }
 
     async fn remove_membership(&self, agent: AgentId, tenant: TenantId) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         ensure_not_last_admin(&mut tx, agent, tenant).await?;
         sqlx::query("delete from memberships where agent_id = $1 and tenant_id = $2")
             .bind(agent.as_uuid())
@@ -716,7 +722,8 @@ impl BackOfficeStore for SqliteStore {
     }
 
     async fn set_agent_password(&self, agent: AgentId, password_hash: &str) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         sqlx::query("update agents set password_hash = $2 where id = $1")
             .bind(agent.as_uuid())
             .bind(password_hash)
@@ -735,7 +742,7 @@ impl BackOfficeStore for SqliteStore {
         sqlx::query("delete from reply_templates where id = $1 and tenant_id = $2")
             .bind(id)
             .bind(tenant.as_uuid())
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())

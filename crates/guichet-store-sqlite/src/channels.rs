@@ -7,6 +7,7 @@ use guichet_store::{
     ChannelStore, Endpoint, ImapPosition, InboundFile, InboundMessage, InboundUpdate, NewInbound,
     NewSms, OutboxSms, RequestRecord, StoreError, StoreResult, SubmissionRecords,
 };
+use sqlx::Connection as _;
 use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
@@ -175,7 +176,7 @@ impl ChannelStore for SqliteStore {
         .bind(&e.imap_url)
         .bind(&e.imap_password)
         .bind(to_us(OffsetDateTime::now_utc()))
-        .execute(&self.write)
+        .execute(&mut *self.write.lock().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -207,7 +208,7 @@ impl ChannelStore for SqliteStore {
         let n = sqlx::query("delete from endpoints where id = $1 and tenant_id = $2")
             .bind(id)
             .bind(tenant.as_uuid())
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?
             .rows_affected();
@@ -230,7 +231,7 @@ impl ChannelStore for SqliteStore {
         .bind(error)
         .bind(position.map(|p| p.0))
         .bind(position.map(|p| p.1))
-        .execute(&self.write)
+        .execute(&mut *self.write.lock().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -243,7 +244,8 @@ impl ChannelStore for SqliteStore {
         records: &SubmissionRecords,
     ) -> StoreResult<bool> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         let inserted = sqlx::query(
             "insert into inbound_messages (id, tenant_id, endpoint_id, channel, dedup_key, sender, \
              sender_name, subject, body, quoted, message_id, state, reason, request_id, citizen_id, \
@@ -489,7 +491,7 @@ impl ChannelStore for SqliteStore {
         .bind(status)
         .bind(error)
         .bind(to_us(at))
-        .execute(&self.write)
+        .execute(&mut *self.write.lock().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -522,7 +524,7 @@ impl ChannelStore for SqliteStore {
             .bind(id)
             .bind(reason)
             .bind(tenant.as_uuid())
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?
             .rows_affected();

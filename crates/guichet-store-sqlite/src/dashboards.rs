@@ -9,6 +9,7 @@ use guichet_store::{
     Acknowledgements, Backlog, DashboardQuery, DashboardStore, NewEvent, Percentiles, PublicStats,
     StoreError, StoreResult, SubmissionRecords, VolumeCount,
 };
+use sqlx::Connection as _;
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -463,7 +464,8 @@ impl DashboardStore for SqliteStore {
         records: &SubmissionRecords,
     ) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         sqlx::query(
             "insert into public_stats (tenant_id, enabled, reason, changed_by, changed_at) \
              values ($1, $2, $3, $4, $5) on conflict (tenant_id) do update set enabled = $2, \
@@ -527,7 +529,8 @@ impl DashboardStore for SqliteStore {
     }
 
     async fn set_timing(&self, id: RequestId, timing: &Timing) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         store_timing(&mut tx, id, timing).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -553,7 +556,8 @@ impl DashboardStore for SqliteStore {
              else p.deemed_decision_on end \
              from requests r where r.id = p.request_id and ({drifted})"
         );
-        let done = sqlx::query(&sql).execute(&self.write).await.map_err(map_err)?;
+        let done =
+            sqlx::query(&sql).execute(&mut *self.write.lock().await?).await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use guichet_domain::JobId;
 use guichet_store::{Job, JobCounts, JobStore, NewJob, StoreResult};
+use sqlx::Connection as _;
 use sqlx::{Row, Sqlite, Transaction};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -42,7 +43,8 @@ pub(crate) async fn insert_jobs(
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn enqueue_job(&self, job: &NewJob) -> StoreResult<Option<JobId>> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         let ids =
             insert_jobs(&mut tx, std::slice::from_ref(job), OffsetDateTime::now_utc()).await?;
         tx.commit().await.map_err(map_err)?;
@@ -50,7 +52,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
-        let row = sqlx::query(
+        let claim = sqlx::query(
             "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2 \
              where id = (select id from jobs \
                          where (status = 'pending' and run_at <= $1) \
@@ -59,10 +61,12 @@ impl JobStore for SqliteStore {
              returning id, kind, payload, attempts, max_attempts, dedup_key",
         )
         .bind(to_us(now))
-        .bind(to_us(now + lease))
-        .fetch_optional(&self.write)
-        .await
-        .map_err(map_err)?;
+        .bind(to_us(now + lease));
+        // The job runner's bookkeeping shares the commits of the writes it follows.
+        let row = self
+            .write
+            .grouped(async |tx| claim.fetch_optional(&mut **tx).await.map_err(map_err))
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let payload: String = row.try_get("payload").map_err(map_err)?;
         Ok(Some(Job {
@@ -77,14 +81,12 @@ impl JobStore for SqliteStore {
     }
 
     async fn complete_job(&self, id: JobId, now: OffsetDateTime) -> StoreResult<()> {
-        sqlx::query(
+        let done = sqlx::query(
             "update jobs set status = 'done', locked_until = null, finished_at = $2 where id = $1",
         )
         .bind(id.as_uuid())
-        .bind(to_us(now))
-        .execute(&self.write)
-        .await
-        .map_err(map_err)?;
+        .bind(to_us(now));
+        self.write.grouped(async |tx| done.execute(&mut **tx).await.map_err(map_err)).await?;
         Ok(())
     }
 
@@ -111,7 +113,7 @@ impl JobStore for SqliteStore {
             .bind(error)
             .bind(to_us(now)),
         };
-        q.execute(&self.write).await.map_err(map_err)?;
+        self.write.grouped(async |tx| q.execute(&mut **tx).await.map_err(map_err)).await?;
         Ok(())
     }
 
@@ -132,7 +134,7 @@ impl JobStore for SqliteStore {
     async fn purge_done_jobs(&self, before: OffsetDateTime) -> StoreResult<u64> {
         let done = sqlx::query("delete from jobs where status = 'done' and finished_at < $1")
             .bind(to_us(before))
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())

@@ -2,9 +2,10 @@
 //!
 //! SQLite allows one writer at a time. Rather than let several pooled connections race for the
 //! write lock (a deferred transaction that upgrades to writing fails at once with SQLITE_BUSY,
-//! whatever the busy timeout), the store keeps two pools on the same file: a single-connection
-//! writer pool through which every write transaction goes, queued fairly by the pool, and a
-//! reader pool for queries, which WAL lets run alongside the writer.
+//! whatever the busy timeout), the store keeps a single writer connection through which every
+//! write goes, queued fairly behind a lock, with group commit for the busiest writes (`writer`),
+//! and a reader pool for queries, which WAL lets run alongside the writer. The point reads that
+//! nearly every page makes go through neither pool: they run on the caller's thread (`point`).
 
 #![forbid(unsafe_code)]
 
@@ -14,12 +15,15 @@ mod channels;
 mod dashboards;
 mod jobs;
 mod outbox;
+mod point;
 mod requests;
 mod services;
 mod tenants;
 mod territory;
+mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -53,7 +57,8 @@ impl Default for SqliteOptions {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     read: SqlitePool,
-    write: SqlitePool,
+    write: Arc<writer::Writer>,
+    point: Arc<point::PointReader>,
 }
 
 impl SqliteStore {
@@ -73,25 +78,37 @@ impl SqliteStore {
             // 64 MiB of page cache per connection instead of SQLite's 2 MiB: indexes of a
             // large territory stay in memory.
             .pragma("cache_size", "-65536");
+        let file = base.get_filename().to_path_buf();
+        // Each connection to `:memory:` is a database of its own: the writer, the readers and
+        // the point reader would not see the same data. Guichet's data must be durable anyway.
+        if file.as_os_str().is_empty()
+            || file.as_os_str() == ":memory:"
+            || url.contains("mode=memory")
+        {
+            return Err(StoreError::Unavailable(
+                "an in-memory SQLite database cannot be shared by the store's connections: \
+                 give a file path (sqlite://PATH)"
+                    .to_owned(),
+            ));
+        }
         // The writer connects first so that the file and WAL mode exist before readers open it.
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.clone())
-            .await
-            .map_err(unavailable)?;
+        let write = Arc::new(writer::Writer::open(base.clone()).await.map_err(unavailable)?);
         let read = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(base.read_only(true))
             .await
             .map_err(unavailable)?;
-        Ok(Self { read, write })
+        let point = Arc::new(point::PointReader::open(file)?);
+        Ok(Self { read, write, point })
     }
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.write).await.map_err(|e| StoreError::Other(format!("migration: {e}")))
+        MIGRATOR
+            .run(&mut *self.write.lock().await?)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration: {e}")))
     }
 
     /// The embedded migrations as "version_description".
@@ -101,7 +118,11 @@ impl SqliteStore {
 
     /// Copies the live database into `path` (a consistent snapshot, safe while serving).
     pub async fn backup_to(&self, path: &str) -> StoreResult<()> {
-        sqlx::query("vacuum into $1").bind(path).execute(&self.write).await.map_err(map_err)?;
+        sqlx::query("vacuum into $1")
+            .bind(path)
+            .execute(&mut *self.write.lock().await?)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 }

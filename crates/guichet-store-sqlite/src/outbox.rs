@@ -73,26 +73,24 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn mark_email_sent(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
-        sqlx::query("update outbox_emails set status = 'sent', sent_at = $2, last_error = null where id = $1")
-            .bind(id.as_uuid())
-            .bind(to_us(now))
-            .execute(&self.write)
-            .await
-            .map_err(map_err)?;
+        let sent = sqlx::query(
+            "update outbox_emails set status = 'sent', sent_at = $2, last_error = null where id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(to_us(now));
+        self.write.grouped(async |tx| sent.execute(&mut **tx).await.map_err(map_err)).await?;
         Ok(())
     }
 
     async fn mark_email_failed(&self, id: EmailId, error: &str, given_up: bool) -> StoreResult<()> {
-        sqlx::query(
+        let failed = sqlx::query(
             "update outbox_emails set last_error = $2, \
              status = case when $3 then 'failed' else status end where id = $1",
         )
         .bind(id.as_uuid())
         .bind(error)
-        .bind(given_up)
-        .execute(&self.write)
-        .await
-        .map_err(map_err)?;
+        .bind(given_up);
+        self.write.grouped(async |tx| failed.execute(&mut **tx).await.map_err(map_err)).await?;
         Ok(())
     }
 

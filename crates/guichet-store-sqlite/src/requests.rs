@@ -12,6 +12,7 @@ use guichet_store::{
     RequestRecord, RequestStore, RequestSummary, StoreError, StoreResult, SubmissionRecords,
     Submitted,
 };
+use sqlx::Connection as _;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
@@ -20,21 +21,25 @@ use uuid::Uuid;
 
 use crate::jobs::insert_jobs;
 use crate::outbox::insert_emails;
+use crate::point::Columns;
 use crate::{FOR_UPDATE, SqliteStore, col, map_err, to_us, ts};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
-fn read_draft(row: &SqliteRow) -> StoreResult<Draft> {
+fn read_draft(row: &impl Columns) -> StoreResult<Draft> {
+    // sqlx's `Json` writes JSON as text; read as text, it decodes the same on both drivers.
+    let answers: String = row.get("answers")?;
     Ok(Draft {
-        id: DraftId::from_uuid(col(row, "id")?),
-        citizen_id: CitizenId::from_uuid(col(row, "citizen_id")?),
-        service_id: ServiceId::from_uuid(col(row, "service_id")?),
-        portal_tenant_id: TenantId::from_uuid(col(row, "portal_tenant_id")?),
-        answers: col::<Json<Answers>>(row, "answers")?.0,
-        page: col(row, "page")?,
-        updated_at: ts(row, "updated_at")?,
+        id: DraftId::from_uuid(row.get("id")?),
+        citizen_id: CitizenId::from_uuid(row.get("citizen_id")?),
+        service_id: ServiceId::from_uuid(row.get("service_id")?),
+        portal_tenant_id: TenantId::from_uuid(row.get("portal_tenant_id")?),
+        answers: serde_json::from_str::<Answers>(&answers)
+            .map_err(|e| StoreError::Corrupt(format!("draft answers: {e}")))?,
+        page: row.get("page")?,
+        updated_at: row.instant("updated_at")?,
     })
 }
 
@@ -243,41 +248,142 @@ fn referenced_files(answers: &Answers) -> Vec<Uuid> {
         .collect()
 }
 
+/// The body of `submit_request`, in its savepoint of a write group.
+async fn submit_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    r: &NewRequest,
+    build: RecordsBuilder<'_>,
+    now: OffsetDateTime,
+) -> StoreResult<Submitted> {
+    if let Some(draft) = r.draft_id {
+        let existing = sqlx::query("select id, reference from requests where draft_id = $1")
+            .bind(draft.as_uuid())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        if let Some(row) = existing {
+            return Ok(Submitted {
+                id: RequestId::from_uuid(col(&row, "id")?),
+                reference: col(&row, "reference")?,
+                created: false,
+            });
+        }
+    }
+    let year = r.submitted_at.year();
+    let number: i64 = sqlx::query_scalar(
+        "insert into reference_counters (tenant_id, year, last) values ($1, $2, 1) \
+         on conflict (tenant_id, year) do update set last = reference_counters.last + 1 \
+         returning last",
+    )
+    .bind(r.tenant_id.as_uuid())
+    .bind(year)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
+    // The timing starts with the request's phase (a status event at submission time, as
+    // the demo's, replays to the same).
+    let phase = guichet_domain::workflow::Phase::parse(&r.phase)
+        .unwrap_or(guichet_domain::workflow::Phase::Open);
+    let timing =
+        r.history.unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
+    sqlx::query(
+        "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
+         reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
+         created_at, updated_at, phase, search_text, ack_due_at, acknowledged_at, \
+         first_response_at, closed_at, waiting_us, waiting_since, reopened, processing_us) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, \
+         $18, $19, $20, $21, $22, $23, $24)",
+    )
+    .bind(r.id.as_uuid())
+    .bind(r.tenant_id.as_uuid())
+    .bind(r.commune_tenant_id.map(|t| t.as_uuid()))
+    .bind(r.service_id.as_uuid())
+    .bind(r.citizen_id.map(|c| c.as_uuid()))
+    .bind(r.draft_id.map(|d| d.as_uuid()))
+    .bind(&reference)
+    .bind(r.channel.as_str())
+    .bind(&r.status)
+    .bind(Json(&r.answers))
+    .bind(Json(&r.submitter))
+    .bind(to_us(r.submitted_at))
+    .bind(r.deemed_decision_on)
+    .bind(to_us(now))
+    .bind(&r.phase)
+    .bind(guichet_store::records::search_document(
+        &reference,
+        r.tenant_id.as_uuid(),
+        &r.search_text,
+    ))
+    .bind(r.ack_due_at.map(to_us))
+    .bind(timing.acknowledged_at.map(to_us))
+    .bind(timing.first_response_at.map(to_us))
+    .bind(timing.closed_at.map(to_us))
+    .bind(timing.waiting_us)
+    .bind(timing.waiting_since.map(to_us))
+    .bind(timing.reopened)
+    .bind(timing.processing_us)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    crate::dashboards::start_period(tx, r.id, r.tenant_id, timing.phase, r.submitted_at).await?;
+    for file in referenced_files(&r.answers) {
+        sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
+            .bind(r.id.as_uuid())
+            .bind(file)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    }
+    if let (Some(draft), Some(citizen)) = (r.draft_id, r.citizen_id) {
+        sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
+            .bind(draft.as_uuid())
+            .bind(citizen.as_uuid())
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    }
+    // Dropping the transaction on error rolls back the reference and the request.
+    let records = build(&reference).map_err(StoreError::Other)?;
+    write_records(tx, Some(r.id), &records, now).await?;
+    Ok(Submitted { id: r.id, reference, created: true })
+}
+
 #[async_trait]
 impl RequestStore for SqliteStore {
     async fn save_draft(&self, d: &Draft) -> StoreResult<()> {
-        sqlx::query(
-            "insert into drafts (id, citizen_id, service_id, portal_tenant_id, answers, page, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $7) \
-             on conflict (id) do update set answers = excluded.answers, page = excluded.page, \
-             updated_at = excluded.updated_at where drafts.citizen_id = excluded.citizen_id",
-        )
-        .bind(d.id.as_uuid())
-        .bind(d.citizen_id.as_uuid())
-        .bind(d.service_id.as_uuid())
-        .bind(d.portal_tenant_id.as_uuid())
-        .bind(Json(&d.answers))
-        .bind(d.page)
-        .bind(to_us(d.updated_at))
-        .execute(&self.write)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        self.write
+            .grouped(async |tx| {
+                sqlx::query(
+                    "insert into drafts (id, citizen_id, service_id, portal_tenant_id, answers, page, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $7) \
+                     on conflict (id) do update set answers = excluded.answers, page = excluded.page, \
+                     updated_at = excluded.updated_at where drafts.citizen_id = excluded.citizen_id",
+                )
+                .bind(d.id.as_uuid())
+                .bind(d.citizen_id.as_uuid())
+                .bind(d.service_id.as_uuid())
+                .bind(d.portal_tenant_id.as_uuid())
+                .bind(Json(&d.answers))
+                .bind(d.page)
+                .bind(to_us(d.updated_at))
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn get_draft(&self, id: DraftId, citizen: CitizenId) -> StoreResult<Option<Draft>> {
-        let row = sqlx::query(
+        // Read by every page of a form: a point read (`crate::point`), which sees every commit
+        // made before it starts (WAL), as the step just saved.
+        self.point.optional(
             "select id, citizen_id, service_id, portal_tenant_id, answers, page, updated_at \
-             from drafts where id = $1 and citizen_id = $2",
+             from drafts where id = ?1 and citizen_id = ?2",
+            [id.as_uuid(), citizen.as_uuid()],
+            |r| read_draft(r),
         )
-        .bind(id.as_uuid())
-        .bind(citizen.as_uuid())
-        // A reader sees every commit made before the read starts (WAL); reading on the single
-        // writer connection would queue every form page behind the writes.
-        .fetch_optional(&self.read)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(read_draft).transpose()
     }
 
     async fn list_drafts(&self, citizen: CitizenId) -> StoreResult<Vec<(Draft, String)>> {
@@ -297,7 +403,7 @@ impl RequestStore for SqliteStore {
         sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
             .bind(id.as_uuid())
             .bind(citizen.as_uuid())
-            .execute(&self.write)
+            .execute(&mut *self.write.lock().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -315,7 +421,7 @@ impl RequestStore for SqliteStore {
         .bind(&f.original_name)
         .bind(f.citizen_id.map(|c| c.as_uuid()))
         .bind(to_us(f.created_at))
-        .execute(&self.write)
+        .execute(&mut *self.write.lock().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -354,96 +460,7 @@ impl RequestStore for SqliteStore {
         build: RecordsBuilder<'_>,
     ) -> StoreResult<Submitted> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
-        if let Some(draft) = r.draft_id {
-            let existing = sqlx::query("select id, reference from requests where draft_id = $1")
-                .bind(draft.as_uuid())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if let Some(row) = existing {
-                return Ok(Submitted {
-                    id: RequestId::from_uuid(col(&row, "id")?),
-                    reference: col(&row, "reference")?,
-                    created: false,
-                });
-            }
-        }
-        let year = r.submitted_at.year();
-        let number: i64 = sqlx::query_scalar(
-            "insert into reference_counters (tenant_id, year, last) values ($1, $2, 1) \
-             on conflict (tenant_id, year) do update set last = reference_counters.last + 1 \
-             returning last",
-        )
-        .bind(r.tenant_id.as_uuid())
-        .bind(year)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
-        // The timing starts with the request's phase (a status event at submission time, as
-        // the demo's, replays to the same).
-        let phase = guichet_domain::workflow::Phase::parse(&r.phase)
-            .unwrap_or(guichet_domain::workflow::Phase::Open);
-        let timing = r
-            .history
-            .unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
-        sqlx::query("insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
-             reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
-             created_at, updated_at, phase, search_text, ack_due_at, acknowledged_at, \
-             first_response_at, closed_at, waiting_us, waiting_since, reopened, processing_us) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24)")
-        .bind(r.id.as_uuid())
-        .bind(r.tenant_id.as_uuid())
-        .bind(r.commune_tenant_id.map(|t| t.as_uuid()))
-        .bind(r.service_id.as_uuid())
-        .bind(r.citizen_id.map(|c| c.as_uuid()))
-        .bind(r.draft_id.map(|d| d.as_uuid()))
-        .bind(&reference)
-        .bind(r.channel.as_str())
-        .bind(&r.status)
-        .bind(Json(&r.answers))
-        .bind(Json(&r.submitter))
-        .bind(to_us(r.submitted_at))
-        .bind(r.deemed_decision_on)
-        .bind(to_us(now))
-        .bind(&r.phase)
-        .bind(guichet_store::records::search_document(&reference, r.tenant_id.as_uuid(), &r.search_text))
-        .bind(r.ack_due_at.map(to_us))
-        .bind(timing.acknowledged_at.map(to_us))
-        .bind(timing.first_response_at.map(to_us))
-        .bind(timing.closed_at.map(to_us))
-        .bind(timing.waiting_us)
-        .bind(timing.waiting_since.map(to_us))
-        .bind(timing.reopened)
-        .bind(timing.processing_us)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        crate::dashboards::start_period(&mut tx, r.id, r.tenant_id, timing.phase, r.submitted_at)
-            .await?;
-        for file in referenced_files(&r.answers) {
-            sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
-                .bind(r.id.as_uuid())
-                .bind(file)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        if let (Some(draft), Some(citizen)) = (r.draft_id, r.citizen_id) {
-            sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
-                .bind(draft.as_uuid())
-                .bind(citizen.as_uuid())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        // Dropping the transaction on error rolls back the reference and the request.
-        let records = build(&reference).map_err(StoreError::Other)?;
-        write_records(&mut tx, Some(r.id), &records, now).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Submitted { id: r.id, reference, created: true })
+        self.write.grouped(async |tx| submit_in(tx, r, build, now).await).await
     }
 
     async fn find_request_by_draft(
@@ -463,7 +480,8 @@ impl RequestStore for SqliteStore {
 
     async fn record(&self, records: &SubmissionRecords) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         for e in &records.events {
             if let (Some(request), Some(files)) =
                 (e.request_id, e.data.get("files").and_then(|f| f.as_array()))

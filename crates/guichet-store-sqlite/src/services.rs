@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use guichet_domain::{ServiceId, TenantId};
 use guichet_store::{Service, ServiceStore, StoreResult};
+use sqlx::Connection as _;
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
@@ -72,7 +73,8 @@ pub(crate) async fn insert_service(
 #[async_trait]
 impl ServiceStore for SqliteStore {
     async fn add_service(&self, service: &Service) -> StoreResult<()> {
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         insert_service(&mut tx, service).await?;
         tx.commit().await.map_err(map_err)
     }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use guichet_domain::{Slug, TenantId};
 use guichet_store::records::TenantRecord;
 use guichet_store::{NewJob, NewTenant, StoreResult, Tenant, TenantStore};
+use sqlx::Connection as _;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
@@ -92,7 +93,8 @@ impl SqliteStore {
 impl TenantStore for SqliteStore {
     async fn add_tenant(&self, tenant: &NewTenant, jobs: &[NewJob]) -> StoreResult<Tenant> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         insert_tenant(&mut tx, tenant, now).await?;
         insert_jobs(&mut tx, jobs, now).await?;
         tx.commit().await.map_err(map_err)?;

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use guichet_store::{ImportOutcome, StoreResult, TerritoryImport, TerritoryStore};
+use sqlx::Connection as _;
 use time::OffsetDateTime;
 
 use crate::{SqliteStore, map_err, tenants::insert_tenant, to_us};
@@ -10,7 +11,8 @@ use crate::{SqliteStore, map_err, tenants::insert_tenant, to_us};
 impl TerritoryStore for SqliteStore {
     async fn import_territory(&self, import: &TerritoryImport) -> StoreResult<ImportOutcome> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         // The marker goes in first: a second import of the same name stops here, and a failed
         // import rolls the marker back with everything else.
         let marked = sqlx::query(
@@ -83,7 +85,8 @@ impl TerritoryStore for SqliteStore {
         requests: &[(guichet_store::NewRequest, String)],
     ) -> StoreResult<()> {
         const COLUMNS: usize = 25;
-        let mut tx = self.write.begin().await.map_err(map_err)?;
+        let mut writer = self.write.lock().await?;
+        let mut tx = writer.begin().await.map_err(map_err)?;
         // Multi-row inserts: one statement per 1,000 rows keeps the parameter count under both
         // databases' limits and the load at hundreds of thousands of rows a minute.
         for chunk in requests.chunks(1000) {

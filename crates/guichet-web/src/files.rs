@@ -2,20 +2,22 @@
 //! file uploaded twice is stored once and a stored file can never change under its name.
 //! (S3-compatible storage for multi-node deployments is a later step behind the same calls.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use guichet_domain::audit::sha256_hex;
 
 /// Local content-addressed storage.
 #[derive(Clone, Debug)]
 pub struct FileStore {
-    root: PathBuf,
+    // Shared: the application state holding it is cloned several times per request.
+    root: Arc<Path>,
 }
 
 impl FileStore {
     /// Storage under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: Arc::from(root.into()) }
     }
 
     fn path(&self, sha256: &str) -> Option<PathBuf> {

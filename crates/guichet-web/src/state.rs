@@ -83,9 +83,13 @@ impl Default for WebConfig {
     }
 }
 
-/// Everything a handler can reach.
+/// Everything a handler can reach. Cloned for every extractor and middleware of every request,
+/// so a clone is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What `AppState` shares (reached through it by `Deref`).
+pub struct Shared {
     /// The store (a backend chosen by the binary).
     pub store: Arc<dyn Store>,
     /// Settings.
@@ -104,7 +108,7 @@ impl AppState {
     /// Assembles the state.
     pub fn new(store: Arc<dyn Store>, config: WebConfig, job_stats: Arc<JobStats>) -> Self {
         let files = crate::files::FileStore::new(config.files_dir.clone());
-        Self {
+        Self(Arc::new(Shared {
             store,
             config: Arc::new(config),
             metrics: Arc::new(HttpMetrics::default()),
@@ -112,6 +116,14 @@ impl AppState {
             domains: Arc::new(DomainCache::default()),
             pages: Arc::default(),
             files,
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }

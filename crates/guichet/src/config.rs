@@ -164,6 +164,9 @@ pub struct JobSettings {
     pub in_process: bool,
     /// Milliseconds between polls of an empty queue.
     pub poll_interval_ms: u64,
+    /// Jobs run at once by this process (e-mails and SMS are sent while other jobs wait for
+    /// the database, so a busy portal's acknowledgements keep pace with its submissions).
+    pub concurrency: usize,
     /// Days finished jobs are kept.
     pub retention_days: i64,
 }
@@ -214,7 +217,7 @@ impl Default for LogSettings {
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self { in_process: true, poll_interval_ms: 1000, retention_days: 7 }
+        Self { in_process: true, poll_interval_ms: 1000, concurrency: 4, retention_days: 7 }
     }
 }
 
@@ -337,6 +340,10 @@ impl Settings {
         if let Some(v) = get("GUICHET_JOBS_IN_PROCESS") {
             self.jobs.in_process = parse_bool(&v).context("GUICHET_JOBS_IN_PROCESS")?;
         }
+        if let Some(v) = get("GUICHET_JOBS_CONCURRENCY") {
+            self.jobs.concurrency =
+                v.parse().context("GUICHET_JOBS_CONCURRENCY must be a number of jobs")?;
+        }
         Ok(())
     }
 
@@ -366,6 +373,9 @@ impl Settings {
             && t.expose().len() < 16
         {
             bail!("channels.inbound_token must be at least 16 characters long");
+        }
+        if !(1..=64).contains(&self.jobs.concurrency) {
+            bail!("jobs.concurrency must be between 1 and 64");
         }
         if self.jobs.retention_days < 1 {
             bail!("jobs.retention_days must be at least 1");
@@ -500,6 +510,23 @@ mod tests {
         assert!(!err.contains('\n'), "{err}");
         let err = parse_toml("[http]\nlistn = \"x\"\n").unwrap_err().to_string();
         assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn job_concurrency_defaults_to_four_and_is_bounded() {
+        let s = Settings::load(None, &no_env, Overrides::default()).unwrap();
+        assert_eq!(s.jobs.concurrency, 4);
+        let env = |k: &str| (k == "GUICHET_JOBS_CONCURRENCY").then(|| "8".to_owned());
+        assert_eq!(Settings::load(None, &env, Overrides::default()).unwrap().jobs.concurrency, 8);
+        for bad in ["0", "65", "beaucoup"] {
+            let env = |k: &str| (k == "GUICHET_JOBS_CONCURRENCY").then(|| bad.to_owned());
+            let err = Settings::load(None, &env, Overrides::default()).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("GUICHET_JOBS_CONCURRENCY")
+                    || format!("{err:#}").contains("jobs.concurrency"),
+                "{bad}: {err:#}"
+            );
+        }
     }
 
     #[test]

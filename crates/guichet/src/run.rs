@@ -245,18 +245,18 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
     if mode == Mode::Worker {
         tracing::info!(database = %store.backend(), "job worker started");
         tokio::spawn(forward_signals(stop_tx));
-        runner.run_until(stopped(stop_rx)).await;
+        join_runners(spawn_runners(&runner, settings.jobs.concurrency, &stop_rx)).await;
         store.close().await;
         return Ok(());
     }
 
     let Some(listener) = listener else { return Ok(()) };
 
-    let runner_task = settings.jobs.in_process.then(|| {
-        let runner = runner.clone();
-        let stop = stop_rx.clone();
-        tokio::spawn(async move { runner.run_until(stopped(stop)).await })
-    });
+    let runner_tasks = if settings.jobs.in_process {
+        spawn_runners(&runner, settings.jobs.concurrency, &stop_rx)
+    } else {
+        Vec::new()
+    };
 
     let state = AppState::new(store.clone(), web, runner.stats());
     let app = guichet_web::router(state);
@@ -273,11 +273,10 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
         .await
         .context("the HTTP server stopped unexpectedly")?;
     tracing::info!("HTTP server drained");
-    if let Some(task) = runner_task {
-        // The runner finishes the job in progress; bounded so a stuck job cannot hang shutdown.
-        if tokio::time::timeout(Duration::from_secs(20), task).await.is_err() {
-            tracing::warn!("job runner did not stop within 20 s; its job will be retried");
-        }
+    // The runners finish the jobs in progress; bounded so a stuck job cannot hang shutdown.
+    let drained = join_runners(runner_tasks);
+    if tokio::time::timeout(Duration::from_secs(20), drained).await.is_err() {
+        tracing::warn!("job runners did not stop within 20 s; their jobs will be retried");
     }
     store.close().await;
     tracing::info!("stopped");
@@ -386,6 +385,30 @@ async fn forward_signals(stop: watch::Sender<bool>) {
     }
     tracing::info!("stop signal received; finishing requests in progress");
     let _ = stop.send(true);
+}
+
+/// Starts `n` job loops on the same runner: claims are atomic, so they never run a job twice.
+fn spawn_runners(
+    runner: &Runner,
+    n: usize,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..n.max(1))
+        .map(|_| {
+            let runner = runner.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move { runner.run_until(stopped(stop)).await })
+        })
+        .collect()
+}
+
+/// Waits for every task, whatever order they end in.
+async fn join_runners(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "a job runner task ended abnormally");
+        }
+    }
 }
 
 /// Completes when the stop flag is raised.

@@ -1,0 +1,333 @@
+//! The single writer connection, and group commit.
+//!
+//! Every write goes through one connection, behind a fair lock. It is not a one-connection
+//! sqlx pool: a pool hands a released connection back through a spawned task that first pings
+//! it (a round trip to the connection's thread), so every write waited for two trips through
+//! the async scheduler before the next could start.
+//!
+//! The writes that a submission and its acknowledgement make (draft saves, the submission,
+//! the job runner's bookkeeping, session extensions) can be *grouped*: while other writers
+//! queue behind the lock, each grouped write runs in its own savepoint inside one open
+//! transaction, and the last of the queue commits it, once, for all. Each write still returns
+//! only after that commit is durable, so a citizen's acknowledgement is never sent for data a
+//! power cut could lose; but the disk flush, which is most of a small write's cost with
+//! `synchronous=FULL`, is shared by up to `MAX_GROUP` writes. A write that fails rolls back its
+//! own savepoint and nothing else. Should SQLite have rolled back the whole transaction (disk
+//! full, I/O error), the group fails as one, every member gets an error, and the connection is
+//! opened again.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use guichet_store::{StoreError, StoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteTransactionManager};
+use sqlx::{ConnectOptions, Connection, Sqlite, Transaction, TransactionManager};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, watch};
+
+use crate::map_err;
+
+/// At most this many writes share a commit, so the first of a busy queue is not kept waiting
+/// for long.
+const MAX_GROUP: usize = 32;
+
+/// A write that left its group open for the next one waits this long for the commit before
+/// committing the group itself (the next writer may have been cancelled while queued).
+const STRAGGLER_WAIT: Duration = Duration::from_millis(50);
+
+/// The outcome of a group's commit, as its members see it.
+type Outcome = Option<Result<(), String>>;
+
+struct Group {
+    id: u64,
+    members: usize,
+    done: watch::Sender<Outcome>,
+}
+
+struct State {
+    conn: Option<SqliteConnection>,
+    group: Option<Group>,
+}
+
+/// The writer (see the module's documentation).
+pub(crate) struct Writer {
+    state: Mutex<State>,
+    /// Writers queued on the lock: a grouped write leaves the group open only when one is.
+    waiting: AtomicUsize,
+    next_group: AtomicU64,
+    /// Commits made for groups, and writes that went through groups (for tests and metrics).
+    group_commits: AtomicU64,
+    grouped_writes: AtomicU64,
+    options: SqliteConnectOptions,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the SQLite store is closed".to_owned())
+}
+
+/// Counts a queued writer for as long as it waits for the lock, cancelled or not.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Writer {
+    /// Opens the writer connection.
+    pub(crate) async fn open(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        let conn = options.connect().await?;
+        Ok(Self {
+            state: Mutex::new(State { conn: Some(conn), group: None }),
+            waiting: AtomicUsize::new(0),
+            next_group: AtomicU64::new(1),
+            group_commits: AtomicU64::new(0),
+            grouped_writes: AtomicU64::new(0),
+            options,
+        })
+    }
+
+    async fn acquire(&self) -> MutexGuard<'_, State> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let queued = Queued(&self.waiting);
+        let state = self.state.lock().await;
+        drop(queued);
+        state
+    }
+
+    /// The connection, for a write of its own (in arrival order). A group left open is
+    /// committed first.
+    pub(crate) async fn lock(&self) -> StoreResult<MappedMutexGuard<'_, SqliteConnection>> {
+        let mut state = self.acquire().await;
+        self.settle(&mut state).await;
+        MutexGuard::try_map(state, |s| s.conn.as_mut()).map_err(|_| closed())
+    }
+
+    /// Runs `write` in a savepoint of the current group's transaction and returns its result
+    /// once the group is committed (see the module's documentation).
+    pub(crate) async fn grouped<T>(
+        &self,
+        write: impl AsyncFnOnce(&mut Transaction<'_, Sqlite>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut state = self.acquire().await;
+        let State { conn, group } = &mut *state;
+        let conn = conn.as_mut().ok_or_else(closed)?;
+        if group.is_none() {
+            SqliteTransactionManager::begin(conn, None).await.map_err(map_err)?;
+            let id = self.next_group.fetch_add(1, Ordering::Relaxed);
+            *group = Some(Group { id, members: 0, done: watch::Sender::new(None) });
+        }
+        let result = match conn.begin().await {
+            Ok(mut savepoint) => match write(&mut savepoint).await {
+                Ok(value) => savepoint.commit().await.map(|()| Ok(value)),
+                Err(e) => savepoint.rollback().await.map(|()| Err(e)),
+            },
+            Err(e) => Err(e),
+        };
+        let result = match result {
+            Ok(result) => result,
+            // The savepoint could not be opened, released or rolled back: the transaction
+            // may be gone with the earlier members' writes. Fail them all.
+            Err(e) => {
+                self.abandon(&mut state, &format!("{e}")).await;
+                return Err(map_err(e));
+            }
+        };
+        let Some(group) = state.group.as_mut() else {
+            return Err(StoreError::Other("write group lost".to_owned()));
+        };
+        group.members += 1;
+        let id = group.id;
+        let mut outcome = group.done.subscribe();
+        if self.waiting.load(Ordering::Acquire) > 0 && group.members < MAX_GROUP {
+            drop(state);
+            if tokio::time::timeout(STRAGGLER_WAIT, outcome.wait_for(Option::is_some))
+                .await
+                .is_err()
+            {
+                let mut state = self.acquire().await;
+                if state.group.as_ref().is_some_and(|g| g.id == id) {
+                    self.settle(&mut state).await;
+                }
+            }
+        } else {
+            self.settle(&mut state).await;
+            drop(state);
+        }
+        let outcome = outcome.borrow().clone();
+        match outcome {
+            Some(Ok(())) => result,
+            Some(Err(e)) => Err(StoreError::Unavailable(e)),
+            None => Err(StoreError::Unavailable("write group not committed".to_owned())),
+        }
+    }
+
+    /// Commits the open group, if any, and tells its members.
+    async fn settle(&self, state: &mut State) {
+        let Some(group) = state.group.take() else { return };
+        let Some(conn) = state.conn.as_mut() else {
+            group.done.send_replace(Some(Err("the SQLite store is closed".to_owned())));
+            return;
+        };
+        match SqliteTransactionManager::commit(conn).await {
+            Ok(()) => {
+                self.group_commits.fetch_add(1, Ordering::Relaxed);
+                self.grouped_writes.fetch_add(group.members as u64, Ordering::Relaxed);
+                group.done.send_replace(Some(Ok(())));
+            }
+            Err(e) => {
+                state.group = Some(group);
+                self.abandon(state, &e.to_string()).await;
+            }
+        }
+    }
+
+    /// Fails the open group: its members get `reason`, and the connection, whose transaction
+    /// state is no longer known, is replaced (closing it rolls back whatever is left).
+    async fn abandon(&self, state: &mut State, reason: &str) {
+        tracing::error!(error = %reason, "a group of SQLite writes failed and was rolled back");
+        if let Some(group) = state.group.take() {
+            group.done.send_replace(Some(Err(format!("write group rolled back: {reason}"))));
+        }
+        // Dropping the connection closes it, which rolls back an open transaction.
+        drop(state.conn.take());
+        match self.options.connect().await {
+            Ok(conn) => state.conn = Some(conn),
+            Err(e) => tracing::error!(error = %e, "could not reopen the SQLite writer"),
+        }
+    }
+
+    /// Groups committed and the writes they held, since start (read by the tests; not yet
+    /// exported to `/metrics`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn group_stats(&self) -> (u64, u64) {
+        (self.group_commits.load(Ordering::Relaxed), self.grouped_writes.load(Ordering::Relaxed))
+    }
+
+    /// Commits any open group and closes the connection.
+    pub(crate) async fn close(&self) {
+        let mut state = self.state.lock().await;
+        self.settle(&mut state).await;
+        if let Some(conn) = state.conn.take()
+            && let Err(e) = conn.close().await
+        {
+            tracing::warn!(error = %e, "closing the SQLite writer");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use guichet_store::StoreError;
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    use super::Writer;
+    use crate::map_err;
+
+    async fn writer() -> (Writer, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "guichet_writer_{}_{}",
+            std::process::id(),
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("w.sqlite3"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let w = Writer::open(options).await.expect("open writer");
+        sqlx::query("create table t (id integer primary key)")
+            .execute(&mut *w.lock().await.expect("lock"))
+            .await
+            .expect("create table");
+        (w, dir)
+    }
+
+    async fn insert(w: &Writer, id: i64) -> Result<(), StoreError> {
+        w.grouped(async |tx| {
+            sqlx::query("insert into t (id) values ($1)")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_share_one_commit_and_a_failed_one_rolls_back_alone() {
+        let (w, dir) = writer().await;
+        insert(&w, 1).await.expect("first insert");
+        assert_eq!(w.group_stats(), (1, 1), "a write alone commits at once");
+        let w = Arc::new(w);
+
+        // Eight writes queue behind the lock, one of which repeats an id.
+        let held = w.lock().await.expect("lock");
+        let ids = [2, 3, 4, 1, 5, 6, 7, 8];
+        let mut tasks = Vec::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            let queued = Arc::clone(&w);
+            tasks.push(tokio::spawn(async move { insert(&queued, id).await }));
+            while w.waiting.load(Ordering::Acquire) < i + 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+        drop(held);
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task"));
+        }
+        for (id, outcome) in ids.iter().zip(&outcomes) {
+            if *id == 1 {
+                assert!(
+                    matches!(outcome, Err(StoreError::Conflict { .. })),
+                    "the repeated id fails alone: {outcome:?}"
+                );
+            } else {
+                assert!(outcome.is_ok(), "write {id}: {outcome:?}");
+            }
+        }
+        assert_eq!(w.group_stats(), (2, 9), "the eight queued writes shared one commit");
+
+        // Everything committed is there, read from another connection.
+        let mut reader = SqliteConnectOptions::new()
+            .filename(dir.join("w.sqlite3"))
+            .read_only(true)
+            .connect()
+            .await
+            .expect("reader");
+        let ids: Vec<i64> = sqlx::query_scalar("select id from t order by id")
+            .fetch_all(&mut reader)
+            .await
+            .expect("read");
+        assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+        w.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn writes_are_visible_to_the_next_writer_and_a_closed_writer_refuses() {
+        let (w, dir) = writer().await;
+        insert(&w, 1).await.expect("grouped insert");
+        let n: i64 = sqlx::query_scalar("select count(*) from t")
+            .fetch_one(&mut *w.lock().await.expect("lock"))
+            .await
+            .expect("count");
+        assert_eq!(n, 1);
+        w.close().await;
+        assert!(matches!(insert(&w, 2).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(w.lock().await, Err(StoreError::Unavailable(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

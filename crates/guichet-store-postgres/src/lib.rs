@@ -45,6 +45,22 @@ impl Default for PgOptions {
     }
 }
 
+/// A pooled connection idle for longer than this is checked before use.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+
+/// Checks a connection taken from the pool only if it sat idle for a while (the server may have
+/// restarted or a firewall dropped it since). sqlx's default pings every connection on every
+/// acquisition, a network round trip per query on top of the one on release: a page of three
+/// queries made nine round trips.
+fn check_idle(
+    conn: &mut sqlx::PgConnection,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(
+        async move { Ok(meta.idle_for < IDLE_CHECK || sqlx::Connection::ping(conn).await.is_ok()) },
+    )
+}
+
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -63,6 +79,8 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(check_idle)
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -96,6 +96,9 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
+            // sqlx pings a pooled connection before each use by default: a round trip to the
+            // connection's thread per query. A file does not hang up.
+            .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await
             .map_err(unavailable)?;

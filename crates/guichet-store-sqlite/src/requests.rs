@@ -199,7 +199,6 @@ pub(crate) async fn write_records(
     records: &SubmissionRecords,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
-    append_events(tx, &records.events).await?;
     crate::dashboards::apply_event_timings(tx, &records.events).await?;
     for d in &records.documents {
         let request_id = request
@@ -211,6 +210,9 @@ pub(crate) async fn write_records(
     crate::channels::insert_sms(tx, &records.sms, now).await?;
     crate::channels::apply_inbound_updates(tx, &records.inbound, now).await?;
     insert_jobs(tx, &records.jobs, now).await?;
+    // Last: appending takes the lock on the tenant's chain head, held until the commit, and
+    // every write of that tenant queues behind it.
+    append_events(tx, &records.events).await?;
     Ok(())
 }
 

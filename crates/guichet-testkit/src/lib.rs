@@ -89,13 +89,18 @@ impl TestDb {
 
     /// A fresh PostgreSQL database, or `None` when PostgreSQL is not configured.
     pub async fn postgres() -> Option<Self> {
+        Self::postgres_with_connections(8).await
+    }
+
+    /// A fresh PostgreSQL database whose store has at most `max_connections` connections.
+    pub async fn postgres_with_connections(max_connections: u32) -> Option<Self> {
         let admin_url = postgres_admin_url()?;
         let name = unique("guichet_test");
         guichet_store_postgres::scratch::create_database(&admin_url, &name)
             .await
             .expect("create PostgreSQL test database");
         let url = with_database(&admin_url, &name);
-        let store = PgStore::connect(&url, &PgOptions { max_connections: 8, ..Default::default() })
+        let store = PgStore::connect(&url, &PgOptions { max_connections, ..Default::default() })
             .await
             .expect("connect to PostgreSQL");
         store.migrate().await.expect("migrate PostgreSQL");

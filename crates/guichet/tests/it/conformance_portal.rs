@@ -410,66 +410,88 @@ async fn submitting_allocates_a_yearly_reference_once_per_draft() {
 #[tokio::test]
 async fn events_form_an_unbroken_hash_chain_even_under_concurrent_submissions() {
     for db in TestDb::all().await {
-        let s = &db.store;
-        let w = Arc::new(world(s).await);
-        let mut tasks = Vec::new();
-        for _ in 0..12 {
-            let (s, w) = (s.clone(), w.clone());
-            tasks.push(tokio::spawn(async move {
-                let d = draft(&w, w.alice);
-                let r = request(&w, &d);
-                s.submit_request(&r, &|reference: &str| Ok(records(&w, r.id, w.alice, reference)))
-                    .await
-                    .unwrap()
-                    .reference
-            }));
-        }
-        let mut refs = Vec::new();
-        for t in tasks {
-            refs.push(t.await.unwrap());
-        }
-        refs.sort();
-        refs.dedup();
-        assert_eq!(refs.len(), 12, "{:?}: references are unique", db.backend);
-
-        let mut events = Vec::new();
-        for r in s.list_citizen_requests(w.alice).await.unwrap() {
-            events.extend(s.list_request_events(r.id, false).await.unwrap());
-        }
-        events.sort_by_key(|e| e.seq);
-        assert_eq!(
-            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            (1..=24).collect::<Vec<_>>(),
-            "{:?}",
-            db.backend
-        );
-        let mut prev = GENESIS.to_owned();
-        for e in &events {
-            assert_eq!(e.prev_hash, prev, "{:?}: chain link at seq {}", db.backend, e.seq);
-            let (id, tenant) = (e.event.id.to_string(), e.event.tenant_id.to_string());
-            let request = e.event.request_id.map(|r| r.to_string());
-            let actor = e.event.actor_id.map(|a| a.to_string());
-            let data = e.event.data.to_string();
-            let expected = chain_hash(
-                &prev,
-                &ChainedFields {
-                    seq: e.seq,
-                    id: &id,
-                    tenant_id: &tenant,
-                    request_id: request.as_deref(),
-                    at_us: i64::try_from(e.event.at.unix_timestamp_nanos() / 1000).unwrap(),
-                    actor_kind: e.event.actor_kind.as_str(),
-                    actor_id: actor.as_deref(),
-                    channel: e.event.channel.as_str(),
-                    kind: &e.event.kind,
-                    citizen_visible: e.event.citizen_visible,
-                    data: &data,
-                },
-            );
-            assert_eq!(e.hash, expected, "{:?}: hash at seq {}", db.backend, e.seq);
-            prev = e.hash.clone();
-        }
+        submit_concurrently_and_check_the_chain(&db, 12).await;
         db.finish().await;
+    }
+}
+
+/// On two threads, with the writes truly at the same time: SQLite groups them into shared
+/// commits, and PostgreSQL, given only two connections, must never hold one while waiting for
+/// another (a submission that did would wait forever for its reference number).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_submissions_complete_with_a_two_connection_pool_and_keep_the_chain() {
+    let mut dbs = vec![TestDb::sqlite().await];
+    dbs.extend(TestDb::postgres_with_connections(2).await);
+    for db in dbs {
+        let run = submit_concurrently_and_check_the_chain(&db, 24);
+        tokio::time::timeout(std::time::Duration::from_secs(60), run)
+            .await
+            .unwrap_or_else(|_| panic!("{:?}: submissions did not complete", db.backend));
+        db.finish().await;
+    }
+}
+
+/// Submits `n` requests of one citizen at once, then checks their references are distinct
+/// and the tenant's events form one unbroken hash chain.
+async fn submit_concurrently_and_check_the_chain(db: &TestDb, n: usize) {
+    let s = &db.store;
+    let w = Arc::new(world(s).await);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (s, w) = (s.clone(), w.clone());
+        tasks.push(tokio::spawn(async move {
+            let d = draft(&w, w.alice);
+            let r = request(&w, &d);
+            s.submit_request(&r, &|reference: &str| Ok(records(&w, r.id, w.alice, reference)))
+                .await
+                .unwrap()
+                .reference
+        }));
+    }
+    let mut refs = Vec::new();
+    for t in tasks {
+        refs.push(t.await.unwrap());
+    }
+    refs.sort();
+    refs.dedup();
+    assert_eq!(refs.len(), n, "{:?}: references are unique", db.backend);
+
+    let mut events = Vec::new();
+    for r in s.list_citizen_requests(w.alice).await.unwrap() {
+        events.extend(s.list_request_events(r.id, false).await.unwrap());
+    }
+    events.sort_by_key(|e| e.seq);
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=2 * n as i64).collect::<Vec<_>>(),
+        "{:?}",
+        db.backend
+    );
+    let mut prev = GENESIS.to_owned();
+    for e in &events {
+        assert_eq!(e.prev_hash, prev, "{:?}: chain link at seq {}", db.backend, e.seq);
+        let (id, tenant) = (e.event.id.to_string(), e.event.tenant_id.to_string());
+        let request = e.event.request_id.map(|r| r.to_string());
+        let actor = e.event.actor_id.map(|a| a.to_string());
+        let data = e.event.data.to_string();
+        let expected = chain_hash(
+            &prev,
+            &ChainedFields {
+                seq: e.seq,
+                id: &id,
+                tenant_id: &tenant,
+                request_id: request.as_deref(),
+                at_us: i64::try_from(e.event.at.unix_timestamp_nanos() / 1000).unwrap(),
+                actor_kind: e.event.actor_kind.as_str(),
+                actor_id: actor.as_deref(),
+                channel: e.event.channel.as_str(),
+                kind: &e.event.kind,
+                citizen_visible: e.event.citizen_visible,
+                data: &data,
+            },
+        );
+        assert_eq!(e.hash, expected, "{:?}: hash at seq {}", db.backend, e.seq);
+        prev = e.hash.clone();
     }
 }
 

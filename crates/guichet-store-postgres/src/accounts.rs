@@ -6,6 +6,7 @@ use guichet_store::{
     AccountStore, Citizen, NewCitizenAccount, NewEmail, NewJob, NewToken, Profile, Session,
     SessionStore, StoreError, StoreResult, TokenPurpose,
 };
+use sqlx::Connection as _;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 use time::{Duration, OffsetDateTime};
@@ -83,7 +84,8 @@ impl AccountStore for PgStore {
     ) -> StoreResult<Citizen> {
         let now = OffsetDateTime::now_utc();
         let p = &account.profile;
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         sqlx::query(
             "insert into citizens (id, email, password_hash, civility, given_name, family_name, \
              birth_date, phone, street, postcode, city, insee_code, notify_email, notify_sms, created_at) \
@@ -116,8 +118,11 @@ impl AccountStore for PgStore {
 
     async fn get_citizen(&self, id: CitizenId) -> StoreResult<Citizen> {
         let sql = format!("select {CITIZEN_COLUMNS} from citizens where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_one(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         read_citizen(&row)
     }
 
@@ -128,7 +133,7 @@ impl AccountStore for PgStore {
         let sql = format!("select {CITIZEN_COLUMNS}, password_hash from citizens where email = $1");
         let row = sqlx::query(&sql)
             .bind(email.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         match row {
@@ -145,7 +150,8 @@ impl AccountStore for PgStore {
         jobs: &[NewJob],
     ) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         insert_token(&mut tx, citizen, token, now).await?;
         insert_emails(&mut tx, emails, now).await?;
         insert_jobs(&mut tx, jobs, now).await?;
@@ -158,7 +164,8 @@ impl AccountStore for PgStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<Option<CitizenId>> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         let row = sqlx::query(
             "update account_tokens set used_at = $3 \
              where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3 \
@@ -187,7 +194,8 @@ impl AccountStore for PgStore {
     }
 
     async fn set_citizen_password(&self, id: CitizenId, password_hash: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         let done = sqlx::query("update citizens set password_hash = $2 where id = $1")
             .bind(id.as_uuid())
             .bind(password_hash)
@@ -223,14 +231,15 @@ impl AccountStore for PgStore {
         .bind(p.insee_code.as_ref().map(|x| x.as_str()))
         .bind(p.notify_email)
         .bind(p.notify_sms)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn delete_citizen(&self, id: CitizenId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         for sql in [
             "delete from drafts where citizen_id = $1",
             "delete from sessions where citizen_id = $1",
@@ -261,7 +270,7 @@ impl AccountStore for PgStore {
         .bind(key)
         .bind(now)
         .bind(now - window)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         col::<i64>(&row, "hits")
@@ -277,7 +286,7 @@ impl AccountStore for PgStore {
             sqlx::query_scalar("select hits from throttle where key = $1 and window_start >= $2")
                 .bind(key)
                 .bind(now - window)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
         Ok(hits.unwrap_or(0))
@@ -286,7 +295,7 @@ impl AccountStore for PgStore {
     async fn clear_throttle(&self, key: &str) -> StoreResult<()> {
         sqlx::query("delete from throttle where key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -320,7 +329,7 @@ impl SessionStore for PgStore {
         .bind(s.expires_at)
         .bind(s.last_seen_at)
         .bind(s.mfa_ok)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -337,7 +346,7 @@ impl SessionStore for PgStore {
         )
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         row.as_ref().map(read_session).transpose()
@@ -353,7 +362,7 @@ impl SessionStore for PgStore {
             .bind(token_hash)
             .bind(expires_at)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -362,7 +371,7 @@ impl SessionStore for PgStore {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("delete from sessions where token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -371,7 +380,7 @@ impl SessionStore for PgStore {
     async fn delete_citizen_sessions(&self, id: CitizenId) -> StoreResult<()> {
         sqlx::query("delete from sessions where citizen_id = $1")
             .bind(id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -380,7 +389,7 @@ impl SessionStore for PgStore {
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         let done = sqlx::query("delete from sessions where expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())

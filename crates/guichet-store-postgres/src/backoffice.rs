@@ -8,6 +8,7 @@ use guichet_store::{
     InboxSort, Membership, ReplyTemplate, RequestRecord, SavedView, StatusChange, StoreError,
     StoreResult, SubmissionRecords,
 };
+use sqlx::Connection as _;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use time::{Date, OffsetDateTime};
@@ -51,7 +52,7 @@ async fn search_tenants(
     }
     sqlx::query_scalar("select tenant_id from memberships where agent_id = $1")
         .bind(agent.as_uuid())
-        .fetch_all(&store.pool)
+        .fetch_all(&mut *store.pool.get().await?)
         .await
         .map_err(map_err)
 }
@@ -217,7 +218,7 @@ impl BackOfficeStore for PgStore {
     async fn find_agent_login(&self, email: &Email) -> StoreResult<Option<(Agent, String)>> {
         let row = sqlx::query("select id, password_hash from agents where email = $1")
             .bind(email.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         let Some(row) = row else { return Ok(None) };
@@ -229,7 +230,7 @@ impl BackOfficeStore for PgStore {
         let row =
             sqlx::query("select id, email, display_name, totp_secret from agents where id = $1")
                 .bind(id.as_uuid())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
         let email: String = col(&row, "email")?;
@@ -238,7 +239,7 @@ impl BackOfficeStore for PgStore {
              where m.agent_id = $1 order by t.name",
         )
         .bind(id.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         let memberships = rows
@@ -267,7 +268,7 @@ impl BackOfficeStore for PgStore {
         sqlx::query("update agents set totp_secret = $2 where id = $1")
             .bind(id.as_uuid())
             .bind(secret)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -276,7 +277,7 @@ impl BackOfficeStore for PgStore {
     async fn set_session_mfa(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("update sessions set mfa_ok = true where token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -285,7 +286,7 @@ impl BackOfficeStore for PgStore {
     async fn delete_agent_sessions(&self, id: AgentId) -> StoreResult<()> {
         sqlx::query("delete from sessions where agent_id = $1")
             .bind(id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -300,7 +301,7 @@ impl BackOfficeStore for PgStore {
              where m.tenant_id = $1 order by a.display_name",
         )
         .bind(tenant.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -357,7 +358,7 @@ impl BackOfficeStore for PgStore {
         let sql = format!(
             "{INBOX_SELECT} where r.id in ({inner}) order by r.submitted_at {dir}, r.id {dir}"
         );
-        let rows = q.bind(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = q.bind(&sql).fetch_all(&mut *self.pool.get().await?).await.map_err(map_err)?;
         rows.iter().map(read_row).collect()
     }
 
@@ -414,14 +415,14 @@ impl BackOfficeStore for PgStore {
              order by x.submitted_at {dir}, x.id {dir}",
             q.params.len()
         );
-        let rows = q.bind(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = q.bind(&sql).fetch_all(&mut *self.pool.get().await?).await.map_err(map_err)?;
         let Some(first) = rows.first() else {
             // An empty page (nothing found, or past the last page) carries no total: the same
             // match, counted alone.
             q.params.truncate(matched_params);
             let row = q
                 .bind(&format!("{ctes} select count(*) as n from m"))
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
             return Ok((Vec::new(), col(&row, "n")?));
@@ -435,7 +436,7 @@ impl BackOfficeStore for PgStore {
         let mut q = Query::new(agent);
         q.filter(filter, &tenants);
         let sql = format!("select count(*) as n from requests r where {}", q.clauses.join(" and "));
-        let row = q.bind(&sql).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = q.bind(&sql).fetch_one(&mut *self.pool.get().await?).await.map_err(map_err)?;
         col(&row, "n")
     }
 
@@ -451,7 +452,7 @@ impl BackOfficeStore for PgStore {
         let row = sqlx::query(&sql)
             .bind(agent.as_uuid())
             .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(read_request).transpose()
@@ -470,7 +471,7 @@ impl BackOfficeStore for PgStore {
         let rows = sqlx::query(&sql)
             .bind(agent.as_uuid())
             .bind(citizen.as_uuid())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         rows.iter().map(read_row).collect()
@@ -482,7 +483,8 @@ impl BackOfficeStore for PgStore {
         records: &SubmissionRecords,
     ) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         // The timing as it was before the change (the update below rewrites the phase).
         let mut timing = crate::dashboards::load_timing(&mut tx, change.request_id).await?;
         let done = sqlx::query(
@@ -525,7 +527,8 @@ impl BackOfficeStore for PgStore {
         records: &SubmissionRecords,
     ) -> StoreResult<u64> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         let mut n = 0;
         for id in requests {
             // Only the agent's tenants' requests, and only to a member of the request's tenant.
@@ -555,7 +558,7 @@ impl BackOfficeStore for PgStore {
     async fn list_reply_templates(&self, tenant: TenantId) -> StoreResult<Vec<ReplyTemplate>> {
         let rows = sqlx::query("select id, tenant_id, title, body from reply_templates where tenant_id = $1 order by title")
             .bind(tenant.as_uuid())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         rows.iter()
@@ -577,7 +580,7 @@ impl BackOfficeStore for PgStore {
             .bind(&t.title)
             .bind(&t.body)
             .bind(OffsetDateTime::now_utc())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -588,7 +591,7 @@ impl BackOfficeStore for PgStore {
             "select id, agent_id, name, query from saved_views where agent_id = $1 order by name",
         )
         .bind(agent.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -610,7 +613,7 @@ impl BackOfficeStore for PgStore {
             .bind(&v.name)
             .bind(&v.query)
             .bind(OffsetDateTime::now_utc())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -620,7 +623,7 @@ impl BackOfficeStore for PgStore {
         sqlx::query("delete from saved_views where id = $1 and agent_id = $2")
             .bind(id)
             .bind(agent.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -639,14 +642,15 @@ impl BackOfficeStore for PgStore {
         )
         .bind(agent.as_uuid())
         .bind(file.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(n > 0)
     }
 
     async fn add_agent(&self, agent: &guichet_store::NewAgent) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         sqlx::query("insert into agents (id, email, password_hash, display_name, created_at) values ($1, $2, $3, $4, $5)")
             .bind(agent.id.as_uuid())
             .bind(agent.email.as_str())
@@ -674,7 +678,8 @@ impl BackOfficeStore for PgStore {
         tenant: TenantId,
         role: Role,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         if role != Role::TenantAdmin {
             ensure_not_last_admin(&mut tx, agent, tenant).await?;
         }
@@ -692,7 +697,8 @@ impl BackOfficeStore for PgStore {
     }
 
     async fn remove_membership(&self, agent: AgentId, tenant: TenantId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         ensure_not_last_admin(&mut tx, agent, tenant).await?;
         sqlx::query("delete from memberships where agent_id = $1 and tenant_id = $2")
             .bind(agent.as_uuid())
@@ -717,13 +723,14 @@ impl BackOfficeStore for PgStore {
             "select count(*) from memberships where tenant_id = $1 and role = 'tenant_admin'",
         )
         .bind(tenant.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)
     }
 
     async fn set_agent_password(&self, agent: AgentId, password_hash: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         sqlx::query("update agents set password_hash = $2 where id = $1")
             .bind(agent.as_uuid())
             .bind(password_hash)
@@ -742,7 +749,7 @@ impl BackOfficeStore for PgStore {
         sqlx::query("delete from reply_templates where id = $1 and tenant_id = $2")
             .bind(id)
             .bind(tenant.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -751,7 +758,7 @@ impl BackOfficeStore for PgStore {
     async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>> {
         let ids: Vec<Uuid> =
             sqlx::query_scalar("select tenant_id from event_heads order by tenant_id")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
         Ok(ids.into_iter().map(TenantId::from_uuid).collect())
@@ -771,7 +778,7 @@ impl BackOfficeStore for PgStore {
         .bind(tenant.as_uuid())
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter().map(read_event).collect()

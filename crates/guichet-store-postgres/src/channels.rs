@@ -7,6 +7,7 @@ use guichet_store::{
     ChannelStore, Endpoint, ImapPosition, InboundFile, InboundMessage, InboundUpdate, NewInbound,
     NewSms, OutboxSms, RequestRecord, StoreError, StoreResult, SubmissionRecords,
 };
+use sqlx::Connection as _;
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
@@ -175,7 +176,7 @@ impl ChannelStore for PgStore {
         .bind(&e.imap_url)
         .bind(&e.imap_password)
         .bind(OffsetDateTime::now_utc())
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -187,7 +188,7 @@ impl ChannelStore for PgStore {
         );
         let rows = sqlx::query(&sql)
             .bind(tenant.map(|t| t.as_uuid()))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         rows.iter().map(read_endpoint).collect()
@@ -197,7 +198,7 @@ impl ChannelStore for PgStore {
         let sql = format!("select {ENDPOINT_COLUMNS} from endpoints where address = $1");
         let row = sqlx::query(&sql)
             .bind(address.trim().to_lowercase())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(read_endpoint).transpose()
@@ -207,7 +208,7 @@ impl ChannelStore for PgStore {
         let n = sqlx::query("delete from endpoints where id = $1 and tenant_id = $2")
             .bind(id)
             .bind(tenant.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?
             .rows_affected();
@@ -230,7 +231,7 @@ impl ChannelStore for PgStore {
         .bind(error)
         .bind(position.map(|p| p.0))
         .bind(position.map(|p| p.1))
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -243,7 +244,8 @@ impl ChannelStore for PgStore {
         records: &SubmissionRecords,
     ) -> StoreResult<bool> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         let inserted = sqlx::query(
             "insert into inbound_messages (id, tenant_id, endpoint_id, channel, dedup_key, sender, \
              sender_name, subject, body, quoted, message_id, state, reason, request_id, citizen_id, \
@@ -330,7 +332,7 @@ impl ChannelStore for PgStore {
         )
         .bind(tenant.as_uuid())
         .bind(dedup_key)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(n > 0)
@@ -352,7 +354,7 @@ impl ChannelStore for PgStore {
             )
             .bind(id)
             .bind(tenant.as_uuid())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
             if let Some(id) = found {
@@ -364,7 +366,7 @@ impl ChannelStore for PgStore {
             sqlx::query_scalar("select id from requests where tenant_id = $1 and reference = $2")
                 .bind(tenant.as_uuid())
                 .bind(reference)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
         Ok(found.map(RequestId::from_uuid))
@@ -382,7 +384,7 @@ impl ChannelStore for PgStore {
         )
         .bind(tenant.as_uuid())
         .bind(phone)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(found.map(RequestId::from_uuid))
@@ -393,7 +395,7 @@ impl ChannelStore for PgStore {
             "select id from citizens where phone = $1 order by created_at limit 1",
         )
         .bind(phone)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(found.map(CitizenId::from_uuid))
@@ -417,7 +419,7 @@ impl ChannelStore for PgStore {
         for s in states {
             q = q.bind(*s);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = q.fetch_all(&mut *self.pool.get().await?).await.map_err(map_err)?;
         rows.iter().map(read_inbound).collect()
     }
 
@@ -427,7 +429,7 @@ impl ChannelStore for PgStore {
              and tenant_id in (select tenant_id from memberships where agent_id = $1)",
         )
         .bind(agent.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)
     }
@@ -440,7 +442,7 @@ impl ChannelStore for PgStore {
         let row = sqlx::query(&sql)
             .bind(agent.as_uuid())
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(read_inbound).transpose()
@@ -452,7 +454,7 @@ impl ChannelStore for PgStore {
         );
         let rows = sqlx::query(&sql)
             .bind(request.as_uuid())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         rows.iter().map(read_inbound).collect()
@@ -460,14 +462,21 @@ impl ChannelStore for PgStore {
 
     async fn get_request(&self, id: RequestId) -> StoreResult<RequestRecord> {
         let sql = format!("select {REQUEST_COLUMNS} from requests where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_one(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         read_request(&row)
     }
 
     async fn get_sms(&self, id: Uuid) -> StoreResult<OutboxSms> {
         let sql = format!("select {SMS_COLUMNS} from outbox_sms where id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_one(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         read_sms(&row)
     }
 
@@ -489,7 +498,7 @@ impl ChannelStore for PgStore {
         .bind(status)
         .bind(error)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -501,7 +510,7 @@ impl ChannelStore for PgStore {
         );
         let rows = sqlx::query(&sql)
             .bind(request.as_uuid())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         rows.iter().map(read_sms).collect()
@@ -522,7 +531,7 @@ impl ChannelStore for PgStore {
             .bind(id)
             .bind(reason)
             .bind(tenant.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?
             .rows_affected();
@@ -541,7 +550,7 @@ impl ChannelStore for PgStore {
         )
         .bind(agent.as_uuid())
         .bind(code)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         match row {

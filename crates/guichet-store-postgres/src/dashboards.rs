@@ -9,6 +9,7 @@ use guichet_store::{
     Acknowledgements, Backlog, DashboardQuery, DashboardStore, NewEvent, Percentiles, PublicStats,
     StoreError, StoreResult, SubmissionRecords, VolumeCount,
 };
+use sqlx::Connection as _;
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -289,7 +290,8 @@ impl DashboardStore for PgStore {
              count(*) as n from requests r where {cond} group by r.service_id, r.channel, \
              coalesce(r.commune_tenant_id, r.tenant_id)"
         );
-        let rows = bound!(&sql, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows =
+            bound!(&sql, &binds).fetch_all(&mut *self.pool.get().await?).await.map_err(map_err)?;
         rows.iter()
             .map(|row| {
                 let channel: String = col(row, "channel")?;
@@ -310,7 +312,8 @@ impl DashboardStore for PgStore {
         let sql = format!(
             "select floor(extract(epoch from r.submitted_at) / 3600)::bigint as h, count(*) as n from requests r where {cond} group by 1 order by 1"
         );
-        let rows = bound!(&sql, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows =
+            bound!(&sql, &binds).fetch_all(&mut *self.pool.get().await?).await.map_err(map_err)?;
         rows.iter().map(|row| Ok((col(row, "h")?, col(row, "n")?))).collect()
     }
 
@@ -324,7 +327,8 @@ impl DashboardStore for PgStore {
             "select r.service_id, array_agg(r.processing_us) as v from requests r \
              where {cond} and r.processing_us is not null group by r.service_id"
         );
-        let rows = bound!(&sql, &binds).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows =
+            bound!(&sql, &binds).fetch_all(&mut *self.pool.get().await?).await.map_err(map_err)?;
         let mut out = Vec::with_capacity(rows.len() + 1);
         let mut all = Vec::new();
         for row in &rows {
@@ -350,7 +354,8 @@ impl DashboardStore for PgStore {
             "select array_agg((extract(epoch from (r.first_response_at - r.submitted_at)) * 1000000)::bigint) filter (where r.first_response_at is not null) as v, \
              count(*) - count(r.first_response_at) as without from requests r where {cond}"
         );
-        let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row =
+            bound!(&sql, &binds).fetch_one(&mut *self.pool.get().await?).await.map_err(map_err)?;
         let mut v = values(&row)?;
         v.sort_unstable();
         Ok((ranked(None, &v), col(&row, "without")?))
@@ -406,7 +411,8 @@ impl DashboardStore for PgStore {
                  and x.phase <> 'closed' and x.ended_at is null and x.started_at <= ${now}) x"
             )
         };
-        let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row =
+            bound!(&sql, &binds).fetch_one(&mut *self.pool.get().await?).await.map_err(map_err)?;
         Ok(Backlog {
             open: col(&row, "open")?,
             under_7_days: col(&row, "a")?,
@@ -426,7 +432,8 @@ impl DashboardStore for PgStore {
              coalesce(sum(case when r.acknowledged_at is not null and r.acknowledged_at < r.ack_due_at then 1 else 0 end), 0) as in_time \
              from requests r where {cond} and r.ack_due_at is not null"
         );
-        let row = bound!(&sql, &binds).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row =
+            bound!(&sql, &binds).fetch_one(&mut *self.pool.get().await?).await.map_err(map_err)?;
         Ok(Acknowledgements { due: col(&row, "due")?, in_time: col(&row, "in_time")? })
     }
 
@@ -435,7 +442,7 @@ impl DashboardStore for PgStore {
             "select enabled, reason, changed_by, changed_at from public_stats where tenant_id = $1",
         )
         .bind(tenant.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         row.map(|row| {
@@ -457,7 +464,8 @@ impl DashboardStore for PgStore {
         records: &SubmissionRecords,
     ) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         sqlx::query(
             "insert into public_stats (tenant_id, enabled, reason, changed_by, changed_at) \
              values ($1, $2, $3, $4, $5) on conflict (tenant_id) do update set enabled = $2, \
@@ -487,7 +495,7 @@ impl DashboardStore for PgStore {
         let rows = sqlx::query(&sql)
             .bind(after.map(|a| a.as_uuid()))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         rows.iter()
@@ -514,14 +522,15 @@ impl DashboardStore for PgStore {
         )
         .bind(first.as_uuid())
         .bind(last.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter().map(crate::requests::read_event).collect()
     }
 
     async fn set_timing(&self, id: RequestId, timing: &Timing) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         store_timing(&mut tx, id, timing).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -537,7 +546,10 @@ impl DashboardStore for PgStore {
                 "select count(*) from request_periods p join requests r on r.id = p.request_id \
                  where {drifted}"
             );
-            let n: i64 = sqlx::query_scalar(&sql).fetch_one(&self.pool).await.map_err(map_err)?;
+            let n: i64 = sqlx::query_scalar(&sql)
+                .fetch_one(&mut *self.pool.get().await?)
+                .await
+                .map_err(map_err)?;
             return Ok(u64::try_from(n).unwrap_or_default());
         }
         let sql = format!(
@@ -547,7 +559,8 @@ impl DashboardStore for PgStore {
              else p.deemed_decision_on end \
              from requests r where r.id = p.request_id and ({drifted})"
         );
-        let done = sqlx::query(&sql).execute(&self.pool).await.map_err(map_err)?;
+        let done =
+            sqlx::query(&sql).execute(&mut *self.pool.get().await?).await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use guichet_domain::JobId;
 use guichet_store::{Job, JobCounts, JobStore, NewJob, StoreResult};
+use sqlx::Connection as _;
 use sqlx::{Postgres, Row, Transaction};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -42,7 +43,8 @@ pub(crate) async fn insert_jobs(
 #[async_trait]
 impl JobStore for PgStore {
     async fn enqueue_job(&self, job: &NewJob) -> StoreResult<Option<JobId>> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         let ids =
             insert_jobs(&mut tx, std::slice::from_ref(job), OffsetDateTime::now_utc()).await?;
         tx.commit().await.map_err(map_err)?;
@@ -60,7 +62,7 @@ impl JobStore for PgStore {
         )
         .bind(now)
         .bind(now + lease)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         let Some(row) = row else { return Ok(None) };
@@ -80,7 +82,7 @@ impl JobStore for PgStore {
         )
         .bind(id.as_uuid())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -109,13 +111,13 @@ impl JobStore for PgStore {
             .bind(error)
             .bind(now),
         };
-        q.execute(&self.pool).await.map_err(map_err)?;
+        q.execute(&mut *self.pool.get().await?).await.map_err(map_err)?;
         Ok(())
     }
 
     async fn job_counts(&self) -> StoreResult<JobCounts> {
         let rows = sqlx::query("select status, count(*) as n from jobs group by status")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         let mut counts = JobCounts::default();
@@ -130,7 +132,7 @@ impl JobStore for PgStore {
     async fn purge_done_jobs(&self, before: OffsetDateTime) -> StoreResult<u64> {
         let done = sqlx::query("delete from jobs where status = 'done' and finished_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())

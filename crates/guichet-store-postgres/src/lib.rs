@@ -3,7 +3,7 @@
 //! Same stories as the SQLite backend (the conformance suite checks it); what differs is what
 //! PostgreSQL does better: native uuid/timestamptz/jsonb columns, `for update skip locked` so
 //! that several `guichet worker` processes share the job queue, and a connection pool without
-//! a single-writer funnel.
+//! a single-writer funnel (`pool`: one round trip per query, not three).
 
 #![forbid(unsafe_code)]
 
@@ -13,17 +13,19 @@ mod channels;
 mod dashboards;
 mod jobs;
 mod outbox;
+mod pool;
 mod requests;
 mod services;
 mod tenants;
 mod territory;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use guichet_store::{Store, StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -45,26 +47,10 @@ impl Default for PgOptions {
     }
 }
 
-/// A pooled connection idle for longer than this is checked before use.
-const IDLE_CHECK: Duration = Duration::from_secs(30);
-
-/// Checks a connection taken from the pool only if it sat idle for a while (the server may have
-/// restarted or a firewall dropped it since). sqlx's default pings every connection on every
-/// acquisition, a network round trip per query on top of the one on release: a page of three
-/// queries made nine round trips.
-fn check_idle(
-    conn: &mut sqlx::PgConnection,
-    meta: sqlx::pool::PoolConnectionMetadata,
-) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
-    Box::pin(
-        async move { Ok(meta.idle_for < IDLE_CHECK || sqlx::Connection::ping(conn).await.is_ok()) },
-    )
-}
-
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    pool: Arc<pool::Pool>,
 }
 
 impl PgStore {
@@ -76,20 +62,17 @@ impl PgStore {
         if let Some(schema) = &options.schema {
             connect = connect.options([("search_path", schema.as_str())]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(false)
-            .before_acquire(check_idle)
-            .connect_with(connect)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool })
+        let pool =
+            pool::Pool::open(connect, options.max_connections, options.acquire_timeout).await?;
+        Ok(Self { pool: Arc::new(pool) })
     }
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(format!("migration: {e}")))
+        MIGRATOR
+            .run(&mut *self.pool.get().await?)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration: {e}")))
     }
 
     /// The embedded migrations as "version_description".
@@ -105,7 +88,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("select 1").execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("select 1").execute(&mut *self.pool.get().await?).await.map_err(map_err)?;
         Ok(())
     }
 
@@ -121,7 +104,20 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict { constraint: db.constraint().unwrap_or("unknown").to_owned() }
         }
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+        // Class 08 (connection exception) and 57 (operator intervention: the server is shutting
+        // down, this backend was terminated, a statement was cancelled) may end the connection.
+        sqlx::Error::Database(db)
+            if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")) =>
+        {
+            pool::connection_failed();
+            StoreError::Unavailable(db.to_string())
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+            // The connection it happened on may be broken: see `pool`.
+            pool::connection_failed();
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
             StoreError::Unavailable(e.to_string())
         }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {

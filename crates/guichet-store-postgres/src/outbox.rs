@@ -67,8 +67,11 @@ fn read_email(row: &PgRow) -> StoreResult<OutboxEmail> {
 impl OutboxStore for PgStore {
     async fn get_email(&self, id: EmailId) -> StoreResult<OutboxEmail> {
         let sql = format!("select {COLUMNS} from outbox_emails where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_one(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         read_email(&row)
     }
 
@@ -76,7 +79,7 @@ impl OutboxStore for PgStore {
         sqlx::query("update outbox_emails set status = 'sent', sent_at = $2, last_error = null where id = $1")
             .bind(id.as_uuid())
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -90,7 +93,7 @@ impl OutboxStore for PgStore {
         .bind(id.as_uuid())
         .bind(error)
         .bind(given_up)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -98,7 +101,11 @@ impl OutboxStore for PgStore {
 
     async fn list_recent_emails(&self, limit: i64) -> StoreResult<Vec<OutboxEmail>> {
         let sql = format!("select {COLUMNS} from outbox_emails order by created_at desc limit $1");
-        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query(&sql)
+            .bind(limit)
+            .fetch_all(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(read_email).collect()
     }
 }

@@ -12,6 +12,7 @@ use guichet_store::{
     RequestRecord, RequestStore, RequestSummary, StoreError, StoreResult, SubmissionRecords,
     Submitted,
 };
+use sqlx::Connection as _;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
@@ -261,7 +262,7 @@ impl RequestStore for PgStore {
         .bind(Json(&d.answers))
         .bind(d.page)
         .bind(d.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -274,7 +275,7 @@ impl RequestStore for PgStore {
         )
         .bind(id.as_uuid())
         .bind(citizen.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         row.as_ref().map(read_draft).transpose()
@@ -287,7 +288,7 @@ impl RequestStore for PgStore {
              where d.citizen_id = $1 order by d.updated_at desc",
         )
         .bind(citizen.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter().map(|r| Ok((read_draft(r)?, col(r, "title")?))).collect()
@@ -297,7 +298,7 @@ impl RequestStore for PgStore {
         sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
             .bind(id.as_uuid())
             .bind(citizen.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -315,7 +316,7 @@ impl RequestStore for PgStore {
         .bind(&f.original_name)
         .bind(f.citizen_id.map(|c| c.as_uuid()))
         .bind(f.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(())
@@ -327,7 +328,7 @@ impl RequestStore for PgStore {
              from files where id = $1",
         )
         .bind(id.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         read_file(&row)
@@ -342,7 +343,7 @@ impl RequestStore for PgStore {
         )
         .bind(file.as_uuid())
         .bind(citizen.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         Ok(n > 0)
@@ -362,7 +363,7 @@ impl RequestStore for PgStore {
             // refuses the second insert.
             let existing = sqlx::query("select id, reference from requests where draft_id = $1")
                 .bind(draft.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
             if let Some(row) = existing {
@@ -389,11 +390,12 @@ impl RequestStore for PgStore {
         )
         .bind(r.tenant_id.as_uuid())
         .bind(year)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         // The timing starts with the request's phase (a status event at submission time, as
         // the demo's, replays to the same).
         let phase = guichet_domain::workflow::Phase::parse(&r.phase)
@@ -468,7 +470,7 @@ impl RequestStore for PgStore {
             sqlx::query_scalar("select id from requests where draft_id = $1 and citizen_id = $2")
                 .bind(draft.as_uuid())
                 .bind(citizen.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
         Ok(id.map(RequestId::from_uuid))
@@ -476,7 +478,8 @@ impl RequestStore for PgStore {
 
     async fn record(&self, records: &SubmissionRecords) -> StoreResult<()> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         for e in &records.events {
             if let (Some(request), Some(files)) =
                 (e.request_id, e.data.get("files").and_then(|f| f.as_array()))
@@ -511,7 +514,7 @@ impl RequestStore for PgStore {
              where r.citizen_id = $1 order by r.submitted_at desc",
         )
         .bind(citizen.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -540,7 +543,7 @@ impl RequestStore for PgStore {
         let row = sqlx::query(&sql)
             .bind(id.as_uuid())
             .bind(citizen.as_uuid())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(read_request).transpose()
@@ -558,8 +561,11 @@ impl RequestStore for PgStore {
             // thousands of them, which only the history export reads.
             if citizen_view { "and citizen_visible" } else { "and kind <> 'viewed'" }
         );
-        let rows =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_all(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(read_event).collect()
     }
 
@@ -569,7 +575,7 @@ impl RequestStore for PgStore {
              citizen_visible, data, prev_hash, hash from events where request_id = $1 order by seq",
         )
         .bind(id.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter().map(read_event).collect()
@@ -581,7 +587,7 @@ impl RequestStore for PgStore {
              where request_id = $1 order by created_at, id",
         )
         .bind(id.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;
         rows.iter()

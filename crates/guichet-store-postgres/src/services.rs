@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use guichet_domain::{ServiceId, TenantId};
 use guichet_store::{Service, ServiceStore, StoreResult};
+use sqlx::Connection as _;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
@@ -72,15 +73,19 @@ pub(crate) async fn insert_service(
 #[async_trait]
 impl ServiceStore for PgStore {
     async fn add_service(&self, service: &Service) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         insert_service(&mut tx, service).await?;
         tx.commit().await.map_err(map_err)
     }
 
     async fn get_service(&self, id: ServiceId) -> StoreResult<Service> {
         let sql = format!("select {COLUMNS} from services where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_one(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         read_service(&row)
     }
 
@@ -89,7 +94,7 @@ impl ServiceStore for PgStore {
         let row = sqlx::query(&sql)
             .bind(tenant.as_uuid())
             .bind(slug)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         row.as_ref().map(read_service).transpose()
@@ -103,7 +108,7 @@ impl ServiceStore for PgStore {
             let sql = format!("select {COLUMNS} from services where tenant_id = $1 and enabled");
             let rows = sqlx::query(&sql)
                 .bind(tenant.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
             for row in &rows {

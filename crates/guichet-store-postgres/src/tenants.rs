@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use guichet_domain::{Slug, TenantId};
 use guichet_store::records::TenantRecord;
 use guichet_store::{NewJob, NewTenant, StoreResult, Tenant, TenantStore};
+use sqlx::Connection as _;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
@@ -81,13 +82,21 @@ impl PgStore {
         if let Some(a) = arg {
             q = q.bind(a);
         }
-        q.fetch_all(&self.pool).await.map_err(map_err)?.iter().map(read_tenant).collect()
+        q.fetch_all(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(read_tenant)
+            .collect()
     }
 
     async fn tenant_by(&self, column: &str, value: &str) -> StoreResult<Option<Tenant>> {
         let sql = format!("select {COLUMNS} from tenants where {column} = $1");
-        let row =
-            sqlx::query(&sql).bind(value).fetch_optional(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(read_tenant).transpose()
     }
 }
@@ -96,7 +105,8 @@ impl PgStore {
 impl TenantStore for PgStore {
     async fn add_tenant(&self, tenant: &NewTenant, jobs: &[NewJob]) -> StoreResult<Tenant> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         insert_tenant(&mut tx, tenant, now).await?;
         insert_jobs(&mut tx, jobs, now).await?;
         tx.commit().await.map_err(map_err)?;
@@ -105,8 +115,11 @@ impl TenantStore for PgStore {
 
     async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant> {
         let sql = format!("select {COLUMNS} from tenants where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_one(&mut *self.pool.get().await?)
+            .await
+            .map_err(map_err)?;
         read_tenant(&row)
     }
 
@@ -129,7 +142,7 @@ impl TenantStore for PgStore {
 
     async fn count_tenants(&self) -> StoreResult<i64> {
         sqlx::query_scalar("select count(*) from tenants")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use guichet_store::{ImportOutcome, StoreResult, TerritoryImport, TerritoryStore};
+use sqlx::Connection as _;
 use time::OffsetDateTime;
 
 use crate::{PgStore, map_err, tenants::insert_tenant};
@@ -10,7 +11,8 @@ use crate::{PgStore, map_err, tenants::insert_tenant};
 impl TerritoryStore for PgStore {
     async fn import_territory(&self, import: &TerritoryImport) -> StoreResult<ImportOutcome> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         // The marker goes in first: a second import of the same name stops here, and a failed
         // import rolls the marker back with everything else.
         let marked = sqlx::query(
@@ -83,7 +85,8 @@ impl TerritoryStore for PgStore {
         requests: &[(guichet_store::NewRequest, String)],
     ) -> StoreResult<()> {
         const COLUMNS: usize = 25;
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
         // Multi-row inserts: one statement per 1,000 rows keeps the parameter count under both
         // databases' limits and the load at hundreds of thousands of rows a minute.
         for chunk in requests.chunks(1000) {
@@ -195,7 +198,7 @@ impl TerritoryStore for PgStore {
     async fn has_import(&self, name: &str) -> StoreResult<bool> {
         let n: i64 = sqlx::query_scalar("select count(*) from imports where name = $1")
             .bind(name)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.pool.get().await?)
             .await
             .map_err(map_err)?;
         Ok(n > 0)

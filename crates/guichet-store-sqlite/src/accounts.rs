@@ -19,6 +19,11 @@ use crate::{SqliteStore, col, map_err, to_us};
 const CITIZEN_COLUMNS: &str = "id, email, email_verified_at, civility, given_name, family_name, \
      birth_date, phone, street, postcode, city, insee_code, notify_email, notify_sms, created_at";
 
+/// `CITIZEN_COLUMNS` of the table aliased `c`.
+fn qualified_citizen_columns() -> String {
+    CITIZEN_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
@@ -343,6 +348,27 @@ impl SessionStore for SqliteStore {
             rusqlite::params![token_hash, to_us(now)],
             |r| read_session(r),
         )
+    }
+
+    async fn get_citizen_session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(Session, Option<Citizen>)>> {
+        // The session's and the account's column names do not overlap.
+        let sql = format!(
+            "select s.token_hash, s.citizen_id, s.agent_id, s.csrf_token, s.expires_at, \
+             s.last_seen_at, s.mfa_ok, {} from sessions s left join citizens c on c.id = s.citizen_id \
+             where s.token_hash = ?1 and s.expires_at > ?2",
+            qualified_citizen_columns()
+        );
+        self.point.optional(&sql, rusqlite::params![token_hash, to_us(now)], |r| {
+            let citizen = match Columns::get::<Option<Uuid>>(r, "id")? {
+                Some(_) => Some(read_citizen(r)?),
+                None => None,
+            };
+            Ok((read_session(r)?, citizen))
+        })
     }
 
     async fn touch_session(

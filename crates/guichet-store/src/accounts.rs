@@ -196,6 +196,15 @@ pub trait SessionStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<Session>>;
 
+    /// A live session with its citizen's account, in one read: every page of a logged-in
+    /// citizen needs both. The account is `None` for a session without a citizen, or whose
+    /// account was deleted.
+    async fn get_citizen_session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<(Session, Option<Citizen>)>>;
+
     /// Extends a session.
     async fn touch_session(
         &self,

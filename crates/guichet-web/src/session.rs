@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use guichet_domain::audit::{hex, sha256_hex};
 use guichet_domain::{AgentId, CitizenId};
-use guichet_store::Session;
+use guichet_store::{Citizen, Session};
 use password_hash::rand_core::{OsRng, RngCore};
 use time::{Duration, OffsetDateTime};
 
@@ -74,6 +74,8 @@ pub fn random_token() -> String {
 #[derive(Default)]
 struct Inner {
     session: Option<Session>,
+    /// The citizen's account, read with the session at the start of the request.
+    account: Option<Citizen>,
     set_cookie: Option<String>,
 }
 
@@ -97,6 +99,14 @@ impl Visitor {
     /// The logged-in citizen, if any.
     pub fn citizen(&self) -> Option<CitizenId> {
         self.lock().session.as_ref().and_then(|s| s.citizen_id)
+    }
+
+    /// The logged-in citizen's account as read with the session at the start of the request
+    /// (`None` after a login or logout in this request: read it from the store then).
+    pub fn account(&self) -> Option<Citizen> {
+        let inner = self.lock();
+        let id = inner.session.as_ref().and_then(|s| s.citizen_id)?;
+        inner.account.as_ref().filter(|a| a.id == id).cloned()
     }
 
     /// The agent whose password was checked, and whether their second factor was too.
@@ -167,6 +177,7 @@ impl Visitor {
         let mut inner = self.lock();
         inner.set_cookie = Some(cookie(self.kind, &token, self.secure, false));
         inner.session = Some(session);
+        inner.account = None;
         Ok(csrf)
     }
 
@@ -245,11 +256,17 @@ pub(crate) async fn agent_layer(
 async fn session_layer(state: AppState, kind: Kind, mut request: Request, next: Next) -> Response {
     let secure = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
     let now = OffsetDateTime::now_utc();
-    let mut session = None;
+    let (mut session, mut account) = (None, None);
     if let Some(token) = cookie_value(request.headers(), kind.cookie()) {
         let hash = sha256_hex(token.as_bytes());
-        match state.store.get_session(&hash, now).await {
-            Ok(Some(mut s)) => {
+        // A citizen's pages need the account too: one read brings both.
+        let found = match kind {
+            Kind::Citizen => state.store.get_citizen_session(&hash, now).await,
+            Kind::Agent => state.store.get_session(&hash, now).await.map(|s| s.map(|s| (s, None))),
+        };
+        match found {
+            Ok(Some((mut s, a))) => {
+                account = a;
                 if now - s.last_seen_at > TOUCH_EVERY {
                     s.expires_at = now + IDLE;
                     s.last_seen_at = now;
@@ -263,8 +280,11 @@ async fn session_layer(state: AppState, kind: Kind, mut request: Request, next: 
             Err(e) => return AppError::from(e).into_response(),
         }
     }
-    let visitor =
-        Visitor { inner: Arc::new(Mutex::new(Inner { session, set_cookie: None })), secure, kind };
+    let visitor = Visitor {
+        inner: Arc::new(Mutex::new(Inner { session, account, set_cookie: None })),
+        secure,
+        kind,
+    };
     match kind {
         Kind::Citizen => {
             request.extensions_mut().insert(visitor.clone());

@@ -71,6 +71,9 @@ pub(crate) async fn require_citizen(
     back: &str,
 ) -> Result<Citizen, AppError> {
     let id = visitor.citizen().ok_or_else(|| AppError::LoginRequired(back.to_owned()))?;
+    if let Some(account) = visitor.account() {
+        return Ok(account);
+    }
     match state.store.get_citizen(id).await {
         Ok(c) => Ok(c),
         // The account was deleted in another session.

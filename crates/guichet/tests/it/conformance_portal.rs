@@ -160,6 +160,14 @@ async fn sessions_expire_slide_and_end_with_a_password_change() {
         s.create_session(&session("anon", None, now)).await.unwrap();
         assert_eq!(s.get_session("s1", now).await.unwrap().unwrap().citizen_id, Some(c.id));
         assert!(s.get_session("s1", now + Duration::hours(3)).await.unwrap().is_none(), "expired");
+        // The same session with its account, in one read.
+        let (with, account) = s.get_citizen_session("s1", now).await.unwrap().unwrap();
+        assert_eq!(with, s.get_session("s1", now).await.unwrap().unwrap(), "{:?}", db.backend);
+        assert_eq!(account, Some(s.get_citizen(c.id).await.unwrap()), "{:?}", db.backend);
+        let (anon, none) = s.get_citizen_session("anon", now).await.unwrap().unwrap();
+        assert_eq!((anon.citizen_id, none), (None, None));
+        assert!(s.get_citizen_session("s1", now + Duration::hours(3)).await.unwrap().is_none());
+        assert!(s.get_citizen_session("nope", now).await.unwrap().is_none());
         s.touch_session("s1", now + Duration::hours(5), now).await.unwrap();
         assert!(
             s.get_session("s1", now + Duration::hours(3)).await.unwrap().is_some(),

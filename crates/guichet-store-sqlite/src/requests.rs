@@ -570,7 +570,13 @@ impl RequestStore for SqliteStore {
              citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by seq",
             // Views are traced but are not part of the timeline: a busy request gathers
             // thousands of them, which only the history export reads.
-            if citizen_view { "and citizen_visible" } else { "and kind <> 'viewed'" }
+            // `kind <> 'viewed'` in both: views are never shown to citizens either, and the
+            // condition lets the partial index `events_timeline_idx` answer.
+            if citizen_view {
+                "and kind <> 'viewed' and citizen_visible"
+            } else {
+                "and kind <> 'viewed'"
+            }
         );
         let rows =
             sqlx::query(&sql).bind(id.as_uuid()).fetch_all(&self.read).await.map_err(map_err)?;

@@ -118,6 +118,8 @@ impl AccountStore for PgStore {
         insert_emails(&mut tx, emails, now).await?;
         insert_jobs(&mut tx, jobs, now).await?;
         tx.commit().await.map_err(map_err)?;
+        // Given back before the read below takes a connection of its own.
+        drop(conn);
         self.get_citizen(account.id).await
     }
 

@@ -454,7 +454,7 @@ impl RequestStore for PgStore {
                 .await
                 .map_err(map_err)?;
         }
-        // Dropping the transaction on error rolls back the reference and the request.
+        // Dropping the transaction on error rolls back the request (its number stays used).
         let records = build(&reference).map_err(StoreError::Other)?;
         write_records(&mut tx, Some(r.id), &records, now).await?;
         tx.commit().await.map_err(map_err)?;

@@ -110,6 +110,8 @@ impl TenantStore for PgStore {
         insert_tenant(&mut tx, tenant, now).await?;
         insert_jobs(&mut tx, jobs, now).await?;
         tx.commit().await.map_err(map_err)?;
+        // Given back before the read below takes a connection of its own.
+        drop(conn);
         self.get_tenant(tenant.id).await
     }
 

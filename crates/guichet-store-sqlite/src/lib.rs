@@ -92,7 +92,7 @@ impl SqliteStore {
             ));
         }
         // The writer connects first so that the file and WAL mode exist before readers open it.
-        let write = Arc::new(writer::Writer::open(base.clone()).await.map_err(unavailable)?);
+        let write = writer::Writer::open(base.clone()).await.map_err(unavailable)?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))

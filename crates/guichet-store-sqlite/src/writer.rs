@@ -6,23 +6,30 @@
 //! the async scheduler before the next could start.
 //!
 //! The writes that a submission and its acknowledgement make (draft saves, the submission,
-//! the job runner's bookkeeping, session extensions) can be *grouped*: while other writers
-//! queue behind the lock, each grouped write runs in its own savepoint inside one open
-//! transaction, and the last of the queue commits it, once, for all. Each write still returns
-//! only after that commit is durable, so a citizen's acknowledgement is never sent for data a
-//! power cut could lose; but the disk flush, which is most of a small write's cost with
-//! `synchronous=FULL`, is shared by up to `MAX_GROUP` writes. A write that fails rolls back its
-//! own savepoint and nothing else. Should SQLite have rolled back the whole transaction (disk
-//! full, I/O error), the group fails as one, every member gets an error, and the connection is
-//! opened again.
+//! agents' actions and request views, the job runner's bookkeeping, session extensions) can be
+//! *grouped*: while other writers queue behind the lock, each grouped write runs in its own
+//! savepoint inside one open transaction, and the last of the queue commits it, once, for all.
+//! Each write still returns only after that commit is durable, so a citizen's acknowledgement is
+//! never sent for data a power cut could lose; but the disk flush, which is most of a small
+//! write's cost with `synchronous=FULL`, is shared by up to `MAX_GROUP` writes. A write that
+//! fails rolls back its own savepoint and nothing else. Should SQLite have rolled back the whole
+//! transaction (disk full, I/O error), the group fails as one, every member gets an error, and
+//! the connection is opened again.
+//!
+//! Committing or abandoning a group runs in a task of its own, which the cancellation of the
+//! caller (a timeout, a shutdown) cannot interrupt: a commit cut off between sending `COMMIT`
+//! and reading its answer would leave sqlx's count of open transactions wrong, and every later
+//! "commit" a mere savepoint release. A group left open for a queued writer that then went away
+//! is committed by a watchdog after `STRAGGLER_WAIT`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use guichet_store::{StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteTransactionManager};
 use sqlx::{ConnectOptions, Connection, Sqlite, Transaction, TransactionManager};
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, watch};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, watch};
 
 use crate::map_err;
 
@@ -30,30 +37,37 @@ use crate::map_err;
 /// for long.
 const MAX_GROUP: usize = 32;
 
-/// A write that left its group open for the next one waits this long for the commit before
-/// committing the group itself (the next writer may have been cancelled while queued).
+/// A group left open is committed by its watchdog after this long at the latest (the writer it
+/// was left open for may have been cancelled while queued).
 const STRAGGLER_WAIT: Duration = Duration::from_millis(50);
 
 /// The outcome of a group's commit, as its members see it.
 type Outcome = Option<Result<(), String>>;
 
 struct Group {
-    id: u64,
     members: usize,
     done: watch::Sender<Outcome>,
 }
 
-struct State {
+/// What the lock guards (opaque outside this module).
+pub(crate) struct State {
     conn: Option<SqliteConnection>,
     group: Option<Group>,
+    closed: bool,
 }
 
-/// The writer (see the module's documentation).
+/// What to do with an open group, in a task of its own.
+enum Settle {
+    Commit,
+    Abandon(String),
+}
+
+/// The writer (see the module's documentation). Used through an `Arc`: settling a group runs
+/// in a spawned task that holds it.
 pub(crate) struct Writer {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     /// Writers queued on the lock: a grouped write leaves the group open only when one is.
     waiting: AtomicUsize,
-    next_group: AtomicU64,
     /// Commits made for groups, and writes that went through groups (for tests and metrics).
     group_commits: AtomicU64,
     grouped_writes: AtomicU64,
@@ -81,47 +95,63 @@ impl Drop for Queued<'_> {
 
 impl Writer {
     /// Opens the writer connection.
-    pub(crate) async fn open(options: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+    pub(crate) async fn open(options: SqliteConnectOptions) -> Result<Arc<Self>, sqlx::Error> {
         let conn = options.connect().await?;
-        Ok(Self {
-            state: Mutex::new(State { conn: Some(conn), group: None }),
+        Ok(Arc::new(Self {
+            state: Arc::new(Mutex::new(State { conn: Some(conn), group: None, closed: false })),
             waiting: AtomicUsize::new(0),
-            next_group: AtomicU64::new(1),
             group_commits: AtomicU64::new(0),
             grouped_writes: AtomicU64::new(0),
             options,
-        })
+        }))
     }
 
-    async fn acquire(&self) -> MutexGuard<'_, State> {
+    async fn acquire(&self) -> OwnedMutexGuard<State> {
         self.waiting.fetch_add(1, Ordering::AcqRel);
         let queued = Queued(&self.waiting);
-        let state = self.state.lock().await;
+        let state = Arc::clone(&self.state).lock_owned().await;
         drop(queued);
         state
     }
 
+    /// The connection, opened again if a failed group closed it.
+    async fn ensure_conn(&self, state: &mut State) -> StoreResult<()> {
+        if state.closed {
+            return Err(closed());
+        }
+        if state.conn.is_none() {
+            let conn = self.options.connect().await.map_err(|e| {
+                StoreError::Unavailable(format!("could not reopen the SQLite writer: {e}"))
+            })?;
+            state.conn = Some(conn);
+        }
+        Ok(())
+    }
+
     /// The connection, for a write of its own (in arrival order). A group left open is
     /// committed first.
-    pub(crate) async fn lock(&self) -> StoreResult<MappedMutexGuard<'_, SqliteConnection>> {
-        let mut state = self.acquire().await;
-        self.settle(&mut state).await;
-        MutexGuard::try_map(state, |s| s.conn.as_mut()).map_err(|_| closed())
+    pub(crate) async fn lock(
+        self: &Arc<Self>,
+    ) -> StoreResult<OwnedMappedMutexGuard<State, SqliteConnection>> {
+        let state = self.acquire().await;
+        let mut state = self.settle(state, Settle::Commit).await?;
+        self.ensure_conn(&mut state).await?;
+        OwnedMutexGuard::try_map(state, |s| s.conn.as_mut()).map_err(|_| closed())
     }
 
     /// Runs `write` in a savepoint of the current group's transaction and returns its result
     /// once the group is committed (see the module's documentation).
     pub(crate) async fn grouped<T>(
-        &self,
+        self: &Arc<Self>,
         write: impl AsyncFnOnce(&mut Transaction<'_, Sqlite>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut state = self.acquire().await;
-        let State { conn, group } = &mut *state;
+        self.ensure_conn(&mut state).await?;
+        let State { conn, group, .. } = &mut *state;
         let conn = conn.as_mut().ok_or_else(closed)?;
         if group.is_none() {
             SqliteTransactionManager::begin(conn, None).await.map_err(map_err)?;
-            let id = self.next_group.fetch_add(1, Ordering::Relaxed);
-            *group = Some(Group { id, members: 0, done: watch::Sender::new(None) });
+            *group = Some(Group { members: 0, done: watch::Sender::new(None) });
         }
         let result = match conn.begin().await {
             Ok(mut savepoint) => match write(&mut savepoint).await {
@@ -135,7 +165,8 @@ impl Writer {
             // The savepoint could not be opened, released or rolled back: the transaction
             // may be gone with the earlier members' writes. Fail them all.
             Err(e) => {
-                self.abandon(&mut state, &format!("{e}")).await;
+                let reason = e.to_string();
+                drop(self.settle(state, Settle::Abandon(reason)).await);
                 return Err(map_err(e));
             }
         };
@@ -143,23 +174,20 @@ impl Writer {
             return Err(StoreError::Other("write group lost".to_owned()));
         };
         group.members += 1;
-        let id = group.id;
         let mut outcome = group.done.subscribe();
         if self.waiting.load(Ordering::Acquire) > 0 && group.members < MAX_GROUP {
-            drop(state);
-            if tokio::time::timeout(STRAGGLER_WAIT, outcome.wait_for(Option::is_some))
-                .await
-                .is_err()
-            {
-                let mut state = self.acquire().await;
-                if state.group.as_ref().is_some_and(|g| g.id == id) {
-                    self.settle(&mut state).await;
-                }
+            // The next writer continues the group; the watchdog commits it should that writer
+            // go away before it gets the lock.
+            if group.members == 1 {
+                self.watch_group();
             }
-        } else {
-            self.settle(&mut state).await;
             drop(state);
+        } else {
+            drop(self.settle(state, Settle::Commit).await?);
         }
+        // An error here means the group was dropped without an outcome (a panic): the write
+        // is not known to be durable.
+        let _ = outcome.wait_for(Option::is_some).await;
         let outcome = outcome.borrow().clone();
         match outcome {
             Some(Ok(())) => result,
@@ -168,11 +196,46 @@ impl Writer {
         }
     }
 
+    /// Commits whatever group is open once `STRAGGLER_WAIT` has passed.
+    fn watch_group(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(STRAGGLER_WAIT).await;
+            // Not counted as waiting: no group is left open on its account.
+            let state = Arc::clone(&this.state).lock_owned().await;
+            if let Err(e) = this.settle(state, Settle::Commit).await {
+                tracing::error!(error = %e, "the SQLite writer's watchdog failed");
+            }
+        });
+    }
+
+    /// Commits or abandons the open group in a task of its own (see the module's
+    /// documentation), then gives the lock back to the caller.
+    async fn settle(
+        self: &Arc<Self>,
+        mut state: OwnedMutexGuard<State>,
+        how: Settle,
+    ) -> StoreResult<OwnedMutexGuard<State>> {
+        if state.group.is_none() && matches!(how, Settle::Commit) {
+            return Ok(state);
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            match how {
+                Settle::Commit => this.commit_group(&mut state).await,
+                Settle::Abandon(reason) => this.abandon(&mut state, &reason).await,
+            }
+            state
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("the SQLite writer's task failed: {e}")))
+    }
+
     /// Commits the open group, if any, and tells its members.
-    async fn settle(&self, state: &mut State) {
+    async fn commit_group(&self, state: &mut State) {
         let Some(group) = state.group.take() else { return };
         let Some(conn) = state.conn.as_mut() else {
-            group.done.send_replace(Some(Err("the SQLite store is closed".to_owned())));
+            group.done.send_replace(Some(Err("the SQLite writer is closed".to_owned())));
             return;
         };
         match SqliteTransactionManager::commit(conn).await {
@@ -189,17 +252,16 @@ impl Writer {
     }
 
     /// Fails the open group: its members get `reason`, and the connection, whose transaction
-    /// state is no longer known, is replaced (closing it rolls back whatever is left).
+    /// state is no longer known, is replaced (closing it rolls back whatever is left). Should
+    /// reopening fail, the next write tries again.
     async fn abandon(&self, state: &mut State, reason: &str) {
         tracing::error!(error = %reason, "a group of SQLite writes failed and was rolled back");
         if let Some(group) = state.group.take() {
             group.done.send_replace(Some(Err(format!("write group rolled back: {reason}"))));
         }
-        // Dropping the connection closes it, which rolls back an open transaction.
         drop(state.conn.take());
-        match self.options.connect().await {
-            Ok(conn) => state.conn = Some(conn),
-            Err(e) => tracing::error!(error = %e, "could not reopen the SQLite writer"),
+        if let Err(e) = self.ensure_conn(state).await {
+            tracing::error!(error = %e, "could not reopen the SQLite writer; the next write retries");
         }
     }
 
@@ -210,10 +272,11 @@ impl Writer {
         (self.group_commits.load(Ordering::Relaxed), self.grouped_writes.load(Ordering::Relaxed))
     }
 
-    /// Commits any open group and closes the connection.
-    pub(crate) async fn close(&self) {
-        let mut state = self.state.lock().await;
-        self.settle(&mut state).await;
+    /// Commits any open group and closes the connection; later writes are refused.
+    pub(crate) async fn close(self: &Arc<Self>) {
+        let state = self.acquire().await;
+        let Ok(mut state) = self.settle(state, Settle::Commit).await else { return };
+        state.closed = true;
         if let Some(conn) = state.conn.take()
             && let Err(e) = conn.close().await
         {
@@ -234,7 +297,7 @@ mod tests {
     use super::Writer;
     use crate::map_err;
 
-    async fn writer() -> (Writer, std::path::PathBuf) {
+    async fn writer() -> (Arc<Writer>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "guichet_writer_{}_{}",
             std::process::id(),
@@ -253,7 +316,7 @@ mod tests {
         (w, dir)
     }
 
-    async fn insert(w: &Writer, id: i64) -> Result<(), StoreError> {
+    async fn insert(w: &Arc<Writer>, id: i64) -> Result<(), StoreError> {
         w.grouped(async |tx| {
             sqlx::query("insert into t (id) values ($1)")
                 .bind(id)
@@ -270,7 +333,6 @@ mod tests {
         let (w, dir) = writer().await;
         insert(&w, 1).await.expect("first insert");
         assert_eq!(w.group_stats(), (1, 1), "a write alone commits at once");
-        let w = Arc::new(w);
 
         // Eight writes queue behind the lock, one of which repeats an id.
         let held = w.lock().await.expect("lock");
@@ -312,6 +374,40 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+        w.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A group left open for a writer that never came is committed by its watchdog.
+    #[tokio::test]
+    async fn a_group_left_open_is_committed_by_its_watchdog() {
+        use sqlx::TransactionManager;
+
+        let (w, dir) = writer().await;
+        let mut outcome = {
+            let mut state = w.acquire().await;
+            let conn = state.conn.as_mut().expect("connection");
+            super::SqliteTransactionManager::begin(conn, None).await.expect("begin");
+            sqlx::query("insert into t (id) values (42)")
+                .execute(&mut *conn)
+                .await
+                .expect("insert");
+            let group = super::Group { members: 1, done: tokio::sync::watch::Sender::new(None) };
+            let outcome = group.done.subscribe();
+            state.group = Some(group);
+            w.watch_group();
+            outcome
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), outcome.wait_for(Option::is_some))
+            .await
+            .expect("the watchdog settles the group")
+            .expect("an outcome");
+        assert_eq!(*outcome.borrow(), Some(Ok(())));
+        let n: i64 = sqlx::query_scalar("select count(*) from t where id = 42")
+            .fetch_one(&mut *w.lock().await.expect("lock"))
+            .await
+            .expect("count");
+        assert_eq!((n, w.group_stats()), (1, (1, 1)));
         w.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -19,10 +19,17 @@ use crate::{PgStore, col, map_err, ts, ts_opt};
 const CITIZEN_COLUMNS: &str = "id, email, email_verified_at, civility, given_name, family_name, \
      birth_date, phone, street, postcode, city, insee_code, notify_email, notify_sms, created_at";
 
-/// `CITIZEN_COLUMNS` of the table aliased `c`.
-fn qualified_citizen_columns() -> String {
-    CITIZEN_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ")
-}
+/// A live session with its citizen's account (read on every page of a logged-in citizen, so
+/// built once). The session's and the account's column names do not overlap.
+static CITIZEN_SESSION_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let citizen: Vec<String> = CITIZEN_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect();
+    format!(
+        "select s.token_hash, s.citizen_id, s.agent_id, s.csrf_token, s.expires_at, \
+         s.last_seen_at, s.mfa_ok, {} from sessions s left join citizens c on c.id = s.citizen_id \
+         where s.token_hash = $1 and s.expires_at > $2",
+        citizen.join(", ")
+    )
+});
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -364,14 +371,7 @@ impl SessionStore for PgStore {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<(Session, Option<Citizen>)>> {
-        // The session's and the account's column names do not overlap.
-        let sql = format!(
-            "select s.token_hash, s.citizen_id, s.agent_id, s.csrf_token, s.expires_at, \
-             s.last_seen_at, s.mfa_ok, {} from sessions s left join citizens c on c.id = s.citizen_id \
-             where s.token_hash = $1 and s.expires_at > $2",
-            qualified_citizen_columns()
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(&CITIZEN_SESSION_SQL)
             .bind(token_hash)
             .bind(now)
             .fetch_optional(&mut *self.pool.get().await?)

@@ -11,6 +11,7 @@ use sqlx::{Sqlite, Transaction};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::exec::{WriteTx, args};
 use crate::jobs::insert_jobs;
 use crate::outbox::insert_emails;
 use crate::point::Columns;
@@ -377,13 +378,15 @@ impl SessionStore for SqliteStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        let touch = sqlx::query(
-            "update sessions set expires_at = $2, last_seen_at = $3 where token_hash = $1",
-        )
-        .bind(token_hash)
-        .bind(to_us(expires_at))
-        .bind(to_us(now));
-        self.write.grouped(async |tx| touch.execute(&mut **tx).await.map_err(map_err)).await?;
+        self.write
+            .grouped(async |tx| {
+                tx.exec(
+                    "update sessions set expires_at = $2, last_seen_at = $3 where token_hash = $1",
+                    args![token_hash, to_us(expires_at), to_us(now)],
+                )
+                .await
+            })
+            .await?;
         Ok(())
     }
 

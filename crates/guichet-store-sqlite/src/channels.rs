@@ -9,10 +9,11 @@ use guichet_store::{
 };
 use sqlx::Connection as _;
 use sqlx::types::Json;
-use sqlx::{Sqlite, Transaction};
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::exec::{WriteTx, args};
 use crate::requests::{REQUEST_COLUMNS, read_request, write_records};
 use crate::{SqliteStore, col, map_err, to_us, ts, ts_opt};
 
@@ -20,25 +21,25 @@ type Row = sqlx::sqlite::SqliteRow;
 
 /// Writes text messages inside a caller's transaction.
 pub(crate) async fn insert_sms(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     messages: &[NewSms],
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     for m in messages {
-        sqlx::query(
+        tx.exec(
             "insert into outbox_sms (id, tenant_id, request_id, to_phone, body, segments, created_at) \
              values ($1, $2, $3, $4, $5, $6, $7)",
+            args![
+                m.id,
+                m.tenant_id.as_uuid(),
+                m.request_id.map(|r| r.as_uuid()),
+                &m.to,
+                &m.body,
+                m.segments,
+                to_us(now),
+            ],
         )
-        .bind(m.id)
-        .bind(m.tenant_id.as_uuid())
-        .bind(m.request_id.map(|r| r.as_uuid()))
-        .bind(&m.to)
-        .bind(&m.body)
-        .bind(m.segments)
-        .bind(to_us(now))
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
     }
     Ok(())
 }
@@ -46,41 +47,38 @@ pub(crate) async fn insert_sms(
 /// Applies inbound-message state changes inside a caller's transaction; a message whose state
 /// is no longer the expected one refuses the whole write (two agents on the same contact).
 pub(crate) async fn apply_inbound_updates(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     updates: &[InboundUpdate],
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     for u in updates {
-        let changed = sqlx::query(
-            "update inbound_messages set state = $4, request_id = coalesce($5, request_id), \
-             handled_by = $6, handled_at = $7, reason = coalesce($8, reason) \
-             where id = $1 and tenant_id = $2 and state = $3",
-        )
-        .bind(u.id)
-        .bind(u.tenant_id.as_uuid())
-        .bind(&u.expected_state)
-        .bind(&u.state)
-        .bind(u.request_id.map(|r| r.as_uuid()))
-        .bind(u.agent.map(|a| a.as_uuid()))
-        .bind(to_us(now))
-        .bind(&u.reason)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?
-        .rows_affected();
+        let changed = tx
+            .exec(
+                "update inbound_messages set state = $4, request_id = coalesce($5, request_id), \
+                 handled_by = $6, handled_at = $7, reason = coalesce($8, reason) \
+                 where id = $1 and tenant_id = $2 and state = $3",
+                args![
+                    u.id,
+                    u.tenant_id.as_uuid(),
+                    &u.expected_state,
+                    &u.state,
+                    u.request_id.map(|r| r.as_uuid()),
+                    u.agent.map(|a| a.as_uuid()),
+                    to_us(now),
+                    &u.reason,
+                ],
+            )
+            .await?;
         if changed == 0 {
             return Err(StoreError::Conflict { constraint: "inbound_messages_state".into() });
         }
         if let Some(request) = u.request_id {
-            sqlx::query(
+            tx.exec(
                 "insert into request_files (request_id, file_id) \
                  select $1, file_id from inbound_files where message_id = $2 on conflict do nothing",
+                args![request.as_uuid(), u.id],
             )
-            .bind(request.as_uuid())
-            .bind(u.id)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+            .await?;
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! Dashboard aggregates and request timings on SQLite.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use guichet_domain::metrics::{Timing, TimingEvent, classify, nearest_rank};
 use guichet_domain::request::{ActorKind, Channel};
@@ -14,6 +16,7 @@ use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::exec::{WriteTx, args};
 use crate::requests::write_records;
 use crate::{SqliteStore, col, map_err, to_us, ts, ts_opt};
 
@@ -77,23 +80,20 @@ const PERIOD_SOURCE: &str = "r.service_id, r.channel, coalesce(r.commune_tenant_
 
 /// Starts a request's first phase period.
 pub(crate) async fn start_period(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     request: RequestId,
     tenant: TenantId,
     phase: Phase,
     at: OffsetDateTime,
 ) -> StoreResult<()> {
-    sqlx::query(&format!(
-        "insert into request_periods (request_id, seq, tenant_id, phase, started_at, {PERIOD_DIMENSIONS}) \
-         select $1, 0, $2, $3, $4, {PERIOD_SOURCE} from requests r where r.id = $1",
-    ))
-    .bind(request.as_uuid())
-    .bind(tenant.as_uuid())
-    .bind(phase.as_str())
-    .bind(to_us(at))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "insert into request_periods (request_id, seq, tenant_id, phase, started_at, \
+             {PERIOD_DIMENSIONS}) select $1, 0, $2, $3, $4, {PERIOD_SOURCE} from requests r \
+             where r.id = $1",
+        )
+    });
+    tx.exec(&SQL, args![request.as_uuid(), tenant.as_uuid(), phase.as_str(), to_us(at)]).await?;
     Ok(())
 }
 
@@ -144,26 +144,25 @@ pub(crate) async fn change_period(
 /// inside the transaction that writes them. Status changes are applied by `change_status`,
 /// which knows the phases.
 pub(crate) async fn apply_event_timings(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     events: &[NewEvent],
 ) -> StoreResult<()> {
     for e in events {
         let Some(request) = e.request_id else { continue };
         let what = classify(&e.kind, e.actor_kind == ActorKind::Agent, e.citizen_visible, &e.data);
         for w in what {
-            let column = match w {
-                TimingEvent::Acknowledged => "acknowledged_at",
-                TimingEvent::Response => "first_response_at",
+            let sql = match w {
+                TimingEvent::Acknowledged => {
+                    "update requests set acknowledged_at = coalesce(acknowledged_at, $2) \
+                     where id = $1"
+                }
+                TimingEvent::Response => {
+                    "update requests set first_response_at = coalesce(first_response_at, $2) \
+                     where id = $1"
+                }
                 _ => continue,
             };
-            let sql =
-                format!("update requests set {column} = coalesce({column}, $2) where id = $1");
-            sqlx::query(&sql)
-                .bind(request.as_uuid())
-                .bind(to_us(e.at))
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
+            tx.exec(sql, args![request.as_uuid(), to_us(e.at)]).await?;
         }
     }
     Ok(())

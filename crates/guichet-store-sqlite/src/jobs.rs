@@ -5,15 +5,16 @@ use async_trait::async_trait;
 use guichet_domain::JobId;
 use guichet_store::{Job, JobCounts, JobStore, NewJob, StoreResult};
 use sqlx::Connection as _;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::Row;
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
+use crate::exec::{WriteTx, args};
+use crate::point::Columns;
 use crate::{SqliteStore, map_err, to_us};
 
 /// Inserts jobs inside a caller's transaction; returns the ids of those not deduplicated.
 pub(crate) async fn insert_jobs(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     jobs: &[NewJob],
     now: OffsetDateTime,
 ) -> StoreResult<Vec<Option<JobId>>> {
@@ -21,23 +22,37 @@ pub(crate) async fn insert_jobs(
     for job in jobs {
         let id = JobId::new();
         // `on conflict do nothing` covers the partial unique index on live dedup keys.
-        let done = sqlx::query(
-            "insert into jobs (id, kind, payload, dedup_key, max_attempts, run_at, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
-        )
-        .bind(id.as_uuid())
-        .bind(&job.kind)
-        .bind(job.payload.to_string())
-        .bind(&job.dedup_key)
-        .bind(job.max_attempts)
-        .bind(to_us(job.run_at))
-        .bind(to_us(now))
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-        ids.push((done.rows_affected() == 1).then_some(id));
+        let inserted = tx
+            .exec(
+                "insert into jobs (id, kind, payload, dedup_key, max_attempts, run_at, created_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing",
+                args![
+                    id.as_uuid(),
+                    &job.kind,
+                    job.payload.to_string(),
+                    &job.dedup_key,
+                    job.max_attempts,
+                    to_us(job.run_at),
+                    to_us(now),
+                ],
+            )
+            .await?;
+        ids.push((inserted == 1).then_some(id));
     }
     Ok(ids)
+}
+
+fn read_job(row: &impl Columns) -> StoreResult<Job> {
+    let payload: String = row.get("payload")?;
+    Ok(Job {
+        id: JobId::from_uuid(row.get("id")?),
+        kind: row.get("kind")?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| guichet_store::StoreError::Corrupt(format!("job payload: {e}")))?,
+        attempts: row.get("attempts")?,
+        max_attempts: row.get("max_attempts")?,
+        dedup_key: row.get("dedup_key")?,
+    })
 }
 
 #[async_trait]
@@ -52,41 +67,36 @@ impl JobStore for SqliteStore {
     }
 
     async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
-        let claim = sqlx::query(
-            "update jobs set status = 'running', attempts = attempts + 1, locked_until = $2 \
-             where id = (select id from jobs \
-                         where (status = 'pending' and run_at <= $1) \
-                            or (status = 'running' and locked_until < $1) \
-                         order by run_at limit 1) \
-             returning id, kind, payload, attempts, max_attempts, dedup_key",
-        )
-        .bind(to_us(now))
-        .bind(to_us(now + lease));
         // The job runner's bookkeeping shares the commits of the writes it follows.
-        let row = self
-            .write
-            .grouped(async |tx| claim.fetch_optional(&mut **tx).await.map_err(map_err))
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let payload: String = row.try_get("payload").map_err(map_err)?;
-        Ok(Some(Job {
-            id: JobId::from_uuid(row.try_get::<Uuid, _>("id").map_err(map_err)?),
-            kind: row.try_get("kind").map_err(map_err)?,
-            payload: serde_json::from_str(&payload)
-                .map_err(|e| guichet_store::StoreError::Corrupt(format!("job payload: {e}")))?,
-            attempts: row.try_get("attempts").map_err(map_err)?,
-            max_attempts: row.try_get("max_attempts").map_err(map_err)?,
-            dedup_key: row.try_get("dedup_key").map_err(map_err)?,
-        }))
+        self.write
+            .grouped(async |tx| {
+                tx.row(
+                    "update jobs set status = 'running', attempts = attempts + 1, \
+                     locked_until = $2 \
+                     where id = (select id from jobs \
+                                 where (status = 'pending' and run_at <= $1) \
+                                    or (status = 'running' and locked_until < $1) \
+                                 order by run_at limit 1) \
+                     returning id, kind, payload, attempts, max_attempts, dedup_key",
+                    args![to_us(now), to_us(now + lease)],
+                    |row| read_job(row),
+                )
+                .await
+            })
+            .await
     }
 
     async fn complete_job(&self, id: JobId, now: OffsetDateTime) -> StoreResult<()> {
-        let done = sqlx::query(
-            "update jobs set status = 'done', locked_until = null, finished_at = $2 where id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(to_us(now));
-        self.write.grouped(async |tx| done.execute(&mut **tx).await.map_err(map_err)).await?;
+        self.write
+            .grouped(async |tx| {
+                tx.exec(
+                    "update jobs set status = 'done', locked_until = null, finished_at = $2 \
+                     where id = $1",
+                    args![id.as_uuid(), to_us(now)],
+                )
+                .await
+            })
+            .await?;
         Ok(())
     }
 
@@ -97,23 +107,21 @@ impl JobStore for SqliteStore {
         retry_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        let q = match retry_at {
-            Some(at) => sqlx::query(
+        let (sql, at) = match retry_at {
+            Some(at) => (
                 "update jobs set status = 'pending', locked_until = null, last_error = $2, \
                  run_at = $3 where id = $1",
-            )
-            .bind(id.as_uuid())
-            .bind(error)
-            .bind(to_us(at)),
-            None => sqlx::query(
+                at,
+            ),
+            None => (
                 "update jobs set status = 'failed', locked_until = null, last_error = $2, \
                  finished_at = $3 where id = $1",
-            )
-            .bind(id.as_uuid())
-            .bind(error)
-            .bind(to_us(now)),
+                now,
+            ),
         };
-        self.write.grouped(async |tx| q.execute(&mut **tx).await.map_err(map_err)).await?;
+        self.write
+            .grouped(async |tx| tx.exec(sql, args![id.as_uuid(), error, to_us(at)]).await)
+            .await?;
         Ok(())
     }
 

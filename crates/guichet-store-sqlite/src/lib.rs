@@ -13,6 +13,7 @@ mod accounts;
 mod backoffice;
 mod channels;
 mod dashboards;
+mod exec;
 mod jobs;
 mod outbox;
 mod point;
@@ -92,7 +93,12 @@ impl SqliteStore {
             ));
         }
         // The writer connects first so that the file and WAL mode exist before readers open it.
-        let write = writer::Writer::open(base.clone()).await.map_err(unavailable)?;
+        let direct = writer::DirectOptions {
+            path: file.clone(),
+            synchronous_full: options.synchronous_full,
+            busy_timeout: options.busy_timeout,
+        };
+        let write = writer::Writer::open(base.clone(), direct).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
@@ -202,6 +208,3 @@ where
     use sqlx::Row;
     row.try_get(column).map_err(map_err)
 }
-
-/// Row locking clause for the event chain head: SQLite has a single writer, so none is needed.
-pub(crate) const FOR_UPDATE: &str = "";

@@ -4,37 +4,38 @@ use async_trait::async_trait;
 use guichet_domain::{EmailId, RequestId};
 use guichet_store::{NewEmail, OutboxEmail, OutboxStore, StoreResult};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::exec::{WriteTx, args};
 use crate::{SqliteStore, col, map_err, to_us, ts, ts_opt};
 
 /// Writes e-mails inside a caller's transaction.
 pub(crate) async fn insert_emails(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     emails: &[NewEmail],
     now: OffsetDateTime,
 ) -> StoreResult<()> {
     for e in emails {
-        sqlx::query(
+        tx.exec(
             "insert into outbox_emails (id, to_address, subject, body_text, body_html, message_id, \
-             request_id, created_at, reply_to, refs, automatic) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             request_id, created_at, reply_to, refs, automatic) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            args![
+                e.id.as_uuid(),
+                &e.to,
+                &e.subject,
+                &e.text,
+                &e.html,
+                &e.message_id,
+                e.request_id.map(|r| r.as_uuid()),
+                to_us(now),
+                &e.reply_to,
+                e.references.join(" "),
+                e.automatic,
+            ],
         )
-        .bind(e.id.as_uuid())
-        .bind(&e.to)
-        .bind(&e.subject)
-        .bind(&e.text)
-        .bind(&e.html)
-        .bind(&e.message_id)
-        .bind(e.request_id.map(|r| r.as_uuid()))
-        .bind(to_us(now))
-        .bind(&e.reply_to)
-        .bind(e.references.join(" "))
-        .bind(e.automatic)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
     }
     Ok(())
 }
@@ -73,24 +74,30 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn mark_email_sent(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {
-        let sent = sqlx::query(
-            "update outbox_emails set status = 'sent', sent_at = $2, last_error = null where id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(to_us(now));
-        self.write.grouped(async |tx| sent.execute(&mut **tx).await.map_err(map_err)).await?;
+        self.write
+            .grouped(async |tx| {
+                tx.exec(
+                    "update outbox_emails set status = 'sent', sent_at = $2, last_error = null \
+                     where id = $1",
+                    args![id.as_uuid(), to_us(now)],
+                )
+                .await
+            })
+            .await?;
         Ok(())
     }
 
     async fn mark_email_failed(&self, id: EmailId, error: &str, given_up: bool) -> StoreResult<()> {
-        let failed = sqlx::query(
-            "update outbox_emails set last_error = $2, \
-             status = case when $3 then 'failed' else status end where id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(error)
-        .bind(given_up);
-        self.write.grouped(async |tx| failed.execute(&mut **tx).await.map_err(map_err)).await?;
+        self.write
+            .grouped(async |tx| {
+                tx.exec(
+                    "update outbox_emails set last_error = $2, \
+                     status = case when $3 then 'failed' else status end where id = $1",
+                    args![id.as_uuid(), error, given_up],
+                )
+                .await
+            })
+            .await?;
         Ok(())
     }
 

@@ -102,6 +102,17 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::Error as E;
     match e {
         E::QueryReturnedNoRows => StoreError::NotFound,
+        // As sqlx's `is_unique_violation`: SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY.
+        E::SqliteFailure(f, ref message)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+                && matches!(f.extended_code, 2067 | 1555) =>
+        {
+            StoreError::Conflict {
+                constraint: guichet_store::records::sqlite_unique_constraint(
+                    message.as_deref().unwrap_or_default(),
+                ),
+            }
+        }
         E::SqliteFailure(f, _)
             if matches!(
                 f.code,

@@ -14,14 +14,14 @@ use guichet_store::{
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
-use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::exec::{WriteTx, args};
 use crate::jobs::insert_jobs;
 use crate::outbox::insert_emails;
 use crate::point::Columns;
-use crate::{FOR_UPDATE, SqliteStore, col, map_err, to_us, ts};
+use crate::{SqliteStore, col, map_err, to_us, ts};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -102,10 +102,7 @@ pub(crate) fn read_event(row: &SqliteRow) -> StoreResult<Event> {
 }
 
 /// Appends events to their tenants' hash chains inside a caller's transaction.
-pub(crate) async fn append_events(
-    tx: &mut Transaction<'_, Sqlite>,
-    events: &[NewEvent],
-) -> StoreResult<()> {
+pub(crate) async fn append_events(tx: &mut impl WriteTx, events: &[NewEvent]) -> StoreResult<()> {
     // Each tenant's head is read (and locked) once, followed in memory while its events are
     // chained, and written back once: a submission's events cost one statement each, plus
     // three per tenant, instead of four each.
@@ -117,15 +114,16 @@ pub(crate) async fn append_events(
     tenants.dedup();
     let mut heads: Vec<(uuid::Uuid, i64, String)> = Vec::with_capacity(tenants.len());
     for tenant in tenants {
-        sqlx::query("insert into event_heads (tenant_id, seq, hash) values ($1, 0, $2) on conflict do nothing")
-            .bind(tenant)
-            .bind(GENESIS)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        let sql = format!("select seq, hash from event_heads where tenant_id = $1{FOR_UPDATE}");
-        let head = sqlx::query(&sql).bind(tenant).fetch_one(&mut **tx).await.map_err(map_err)?;
-        heads.push((tenant, col::<i64>(&head, "seq")?, col(&head, "hash")?));
+        tx.exec(
+            "insert into event_heads (tenant_id, seq, hash) values ($1, 0, $2) on conflict do nothing",
+            args![tenant, GENESIS],
+        )
+        .await?;
+        let (seq, hash) = tx
+            .row(HEAD_SQL, args![tenant], |r| Ok((r.get::<i64>("seq")?, r.get::<String>("hash")?)))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        heads.push((tenant, seq, hash));
     }
     for e in events {
         let tenant = e.tenant_id.as_uuid();
@@ -133,7 +131,7 @@ pub(crate) async fn append_events(
             return Err(StoreError::Other(format!("no chain head read for tenant {tenant}")));
         };
         let seq = heads[at].1 + 1;
-        let prev = heads[at].2.clone();
+        let prev = std::mem::take(&mut heads[at].2);
         let data = e.data.to_string();
         let (id, tenant_s) = (e.id.to_string(), e.tenant_id.to_string());
         let request_s = e.request_id.map(|r| r.to_string());
@@ -155,45 +153,46 @@ pub(crate) async fn append_events(
                 data: &data,
             },
         );
-        sqlx::query(
+        tx.exec(
             "insert into events (id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, \
              kind, citizen_visible, data, prev_hash, hash) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            args![
+                e.id.as_uuid(),
+                tenant,
+                seq,
+                e.request_id.map(|r| r.as_uuid()),
+                to_us(e.at),
+                e.actor_kind.as_str(),
+                e.actor_id,
+                e.channel.as_str(),
+                &e.kind,
+                e.citizen_visible,
+                &data,
+                &prev,
+                &hash,
+            ],
         )
-        .bind(e.id.as_uuid())
-        .bind(tenant)
-        .bind(seq)
-        .bind(e.request_id.map(|r| r.as_uuid()))
-        .bind(to_us(e.at))
-        .bind(e.actor_kind.as_str())
-        .bind(e.actor_id)
-        .bind(e.channel.as_str())
-        .bind(&e.kind)
-        .bind(e.citizen_visible)
-        .bind(&data)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
         heads[at].1 = seq;
         heads[at].2 = hash;
     }
     for (tenant, seq, hash) in heads {
-        sqlx::query("update event_heads set seq = $2, hash = $3 where tenant_id = $1")
-            .bind(tenant)
-            .bind(seq)
-            .bind(&hash)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        tx.exec(
+            "update event_heads set seq = $2, hash = $3 where tenant_id = $1",
+            args![tenant, seq, &hash],
+        )
+        .await?;
     }
     Ok(())
 }
 
+/// A tenant's chain head (no lock clause: SQLite has one writer).
+const HEAD_SQL: &str = "select seq, hash from event_heads where tenant_id = $1";
+
 /// Writes everything a submission or a later action produces, inside a caller's transaction.
 pub(crate) async fn write_records(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     request: Option<RequestId>,
     records: &SubmissionRecords,
     now: OffsetDateTime,
@@ -216,25 +215,25 @@ pub(crate) async fn write_records(
 }
 
 async fn insert_document(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     request: RequestId,
     d: &NewDocument,
 ) -> StoreResult<()> {
-    sqlx::query(
+    tx.exec(
         "insert into documents (id, request_id, kind, title, body_text, body_html, created_at, code) \
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        args![
+            d.id.as_uuid(),
+            request.as_uuid(),
+            &d.kind,
+            &d.title,
+            &d.text,
+            &d.html,
+            to_us(d.created_at),
+            &d.code,
+        ],
     )
-    .bind(d.id.as_uuid())
-    .bind(request.as_uuid())
-    .bind(&d.kind)
-    .bind(&d.title)
-    .bind(&d.text)
-    .bind(&d.html)
-    .bind(to_us(d.created_at))
-    .bind(&d.code)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
+    .await?;
     Ok(())
 }
 
@@ -251,36 +250,34 @@ fn referenced_files(answers: &Answers) -> Vec<Uuid> {
 
 /// The body of `submit_request`, in its savepoint of a write group.
 async fn submit_in(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     r: &NewRequest,
     build: RecordsBuilder<'_>,
     now: OffsetDateTime,
 ) -> StoreResult<Submitted> {
     if let Some(draft) = r.draft_id {
-        let existing = sqlx::query("select id, reference from requests where draft_id = $1")
-            .bind(draft.as_uuid())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        if let Some(row) = existing {
-            return Ok(Submitted {
-                id: RequestId::from_uuid(col(&row, "id")?),
-                reference: col(&row, "reference")?,
-                created: false,
-            });
+        let existing = tx
+            .row(
+                "select id, reference from requests where draft_id = $1",
+                args![draft.as_uuid()],
+                |row| Ok((row.get::<Uuid>("id")?, row.get::<String>("reference")?)),
+            )
+            .await?;
+        if let Some((id, reference)) = existing {
+            return Ok(Submitted { id: RequestId::from_uuid(id), reference, created: false });
         }
     }
     let year = r.submitted_at.year();
-    let number: i64 = sqlx::query_scalar(
-        "insert into reference_counters (tenant_id, year, last) values ($1, $2, 1) \
-         on conflict (tenant_id, year) do update set last = reference_counters.last + 1 \
-         returning last",
-    )
-    .bind(r.tenant_id.as_uuid())
-    .bind(year)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(map_err)?;
+    let number: i64 = tx
+        .row(
+            "insert into reference_counters (tenant_id, year, last) values ($1, $2, 1) \
+             on conflict (tenant_id, year) do update set last = reference_counters.last + 1 \
+             returning last",
+            args![r.tenant_id.as_uuid(), year],
+            |row| row.get("last"),
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
     // The timing starts with the request's phase (a status event at submission time, as
     // the demo's, replays to the same).
@@ -288,63 +285,61 @@ async fn submit_in(
         .unwrap_or(guichet_domain::workflow::Phase::Open);
     let timing =
         r.history.unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
-    sqlx::query(
+    let answers = serde_json::to_string(&r.answers)
+        .map_err(|e| StoreError::Other(format!("request answers: {e}")))?;
+    let search =
+        guichet_store::records::search_document(&reference, r.tenant_id.as_uuid(), &r.search_text);
+    tx.exec(
         "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
          reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
          created_at, updated_at, phase, search_text, ack_due_at, acknowledged_at, \
          first_response_at, closed_at, waiting_us, waiting_since, reopened, processing_us) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, \
          $18, $19, $20, $21, $22, $23, $24)",
+        args![
+            r.id.as_uuid(),
+            r.tenant_id.as_uuid(),
+            r.commune_tenant_id.map(|t| t.as_uuid()),
+            r.service_id.as_uuid(),
+            r.citizen_id.map(|c| c.as_uuid()),
+            r.draft_id.map(|d| d.as_uuid()),
+            &reference,
+            r.channel.as_str(),
+            &r.status,
+            answers,
+            r.submitter.to_string(),
+            to_us(r.submitted_at),
+            r.deemed_decision_on,
+            to_us(now),
+            &r.phase,
+            search,
+            r.ack_due_at.map(to_us),
+            timing.acknowledged_at.map(to_us),
+            timing.first_response_at.map(to_us),
+            timing.closed_at.map(to_us),
+            timing.waiting_us,
+            timing.waiting_since.map(to_us),
+            timing.reopened,
+            timing.processing_us,
+        ],
     )
-    .bind(r.id.as_uuid())
-    .bind(r.tenant_id.as_uuid())
-    .bind(r.commune_tenant_id.map(|t| t.as_uuid()))
-    .bind(r.service_id.as_uuid())
-    .bind(r.citizen_id.map(|c| c.as_uuid()))
-    .bind(r.draft_id.map(|d| d.as_uuid()))
-    .bind(&reference)
-    .bind(r.channel.as_str())
-    .bind(&r.status)
-    .bind(Json(&r.answers))
-    .bind(Json(&r.submitter))
-    .bind(to_us(r.submitted_at))
-    .bind(r.deemed_decision_on)
-    .bind(to_us(now))
-    .bind(&r.phase)
-    .bind(guichet_store::records::search_document(
-        &reference,
-        r.tenant_id.as_uuid(),
-        &r.search_text,
-    ))
-    .bind(r.ack_due_at.map(to_us))
-    .bind(timing.acknowledged_at.map(to_us))
-    .bind(timing.first_response_at.map(to_us))
-    .bind(timing.closed_at.map(to_us))
-    .bind(timing.waiting_us)
-    .bind(timing.waiting_since.map(to_us))
-    .bind(timing.reopened)
-    .bind(timing.processing_us)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
+    .await?;
     crate::dashboards::start_period(tx, r.id, r.tenant_id, timing.phase, r.submitted_at).await?;
     for file in referenced_files(&r.answers) {
-        sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
-            .bind(r.id.as_uuid())
-            .bind(file)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        tx.exec(
+            "insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing",
+            args![r.id.as_uuid(), file],
+        )
+        .await?;
     }
     if let (Some(draft), Some(citizen)) = (r.draft_id, r.citizen_id) {
-        sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
-            .bind(draft.as_uuid())
-            .bind(citizen.as_uuid())
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        tx.exec(
+            "delete from drafts where id = $1 and citizen_id = $2",
+            args![draft.as_uuid(), citizen.as_uuid()],
+        )
+        .await?;
     }
-    // Dropping the transaction on error rolls back the reference and the request.
+    // An error rolls back the write's savepoint: the reference and the request with it.
     let records = build(&reference).map_err(StoreError::Other)?;
     write_records(tx, Some(r.id), &records, now).await?;
     Ok(Submitted { id: r.id, reference, created: true })
@@ -352,7 +347,7 @@ async fn submit_in(
 
 /// The body of `record`, in its savepoint of a write group.
 async fn record_in(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl WriteTx,
     records: &SubmissionRecords,
     now: OffsetDateTime,
 ) -> StoreResult<()> {
@@ -362,21 +357,20 @@ async fn record_in(
         {
             for id in files.iter().filter_map(|f| f.get("id").and_then(|i| i.as_str())) {
                 let Ok(file) = Uuid::parse_str(id) else { continue };
-                sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
-                    .bind(request.as_uuid())
-                    .bind(file)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
+                tx.exec(
+                    "insert into request_files (request_id, file_id) values ($1, $2) \
+                     on conflict do nothing",
+                    args![request.as_uuid(), file],
+                )
+                .await?;
             }
         }
         if let Some(request) = e.request_id {
-            sqlx::query("update requests set updated_at = $2 where id = $1")
-                .bind(request.as_uuid())
-                .bind(to_us(now))
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
+            tx.exec(
+                "update requests set updated_at = $2 where id = $1",
+                args![request.as_uuid(), to_us(now)],
+            )
+            .await?;
         }
     }
     write_records(tx, None, records, now).await
@@ -385,24 +379,26 @@ async fn record_in(
 #[async_trait]
 impl RequestStore for SqliteStore {
     async fn save_draft(&self, d: &Draft) -> StoreResult<()> {
+        let answers = serde_json::to_string(&d.answers)
+            .map_err(|e| StoreError::Other(format!("draft answers: {e}")))?;
         self.write
             .grouped(async |tx| {
-                sqlx::query(
-                    "insert into drafts (id, citizen_id, service_id, portal_tenant_id, answers, page, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $6, $7, $7) \
+                tx.exec(
+                    "insert into drafts (id, citizen_id, service_id, portal_tenant_id, answers, \
+                     page, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7) \
                      on conflict (id) do update set answers = excluded.answers, page = excluded.page, \
                      updated_at = excluded.updated_at where drafts.citizen_id = excluded.citizen_id",
+                    args![
+                        d.id.as_uuid(),
+                        d.citizen_id.as_uuid(),
+                        d.service_id.as_uuid(),
+                        d.portal_tenant_id.as_uuid(),
+                        &answers,
+                        d.page,
+                        to_us(d.updated_at),
+                    ],
                 )
-                .bind(d.id.as_uuid())
-                .bind(d.citizen_id.as_uuid())
-                .bind(d.service_id.as_uuid())
-                .bind(d.portal_tenant_id.as_uuid())
-                .bind(Json(&d.answers))
-                .bind(d.page)
-                .bind(to_us(d.updated_at))
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
+                .await?;
                 Ok(())
             })
             .await

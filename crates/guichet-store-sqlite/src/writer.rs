@@ -1,14 +1,20 @@
 //! The single writer connection, and group commit.
 //!
-//! Every write goes through one connection, behind a fair lock. It is not a one-connection
-//! sqlx pool: a pool hands a released connection back through a spawned task that first pings
-//! it (a round trip to the connection's thread), so every write waited for two trips through
-//! the async scheduler before the next could start.
+//! Every write goes through one lock, fair, which holds the writer's connections. It is not a
+//! one-connection sqlx pool: a pool hands a released connection back through a spawned task
+//! that first pings it (a round trip to the connection's thread), so every write waited for two
+//! trips through the async scheduler before the next could start.
 //!
 //! The writes that a submission and its acknowledgement make (draft saves, the submission,
-//! agents' actions and request views, the job runner's bookkeeping, session extensions) can be
+//! agents' actions and request views, the job runner's bookkeeping, session extensions) are
 //! *grouped*: while other writers queue behind the lock, each grouped write runs in its own
 //! savepoint inside one open transaction, and the last of the queue commits it, once, for all.
+//! Grouped writes run on a rusqlite connection, their statements on the calling thread
+//! (`crate::exec`): a sqlx statement is two thread hand-offs, and a submission is a score of
+//! statements, all made while every other writer waits. The commit, which waits for the disk,
+//! runs on a blocking thread. The other writes (rarer: accounts, settings, imports) use a sqlx
+//! connection; both connections are behind the same lock, and a group is committed before the
+//! sqlx connection is handed out, so they never hold SQLite's write lock at the same time.
 //! Each write still returns only after that commit is durable, so a citizen's acknowledgement is
 //! never sent for data a power cut could lose; but the disk flush, which is most of a small
 //! write's cost with `synchronous=FULL`, is shared by up to `MAX_GROUP` writes. A write that
@@ -22,16 +28,18 @@
 //! "commit" a mere savepoint release. A group left open for a queued writer that then went away
 //! is committed by a watchdog after `STRAGGLER_WAIT`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use guichet_store::{StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteTransactionManager};
-use sqlx::{ConnectOptions, Connection, Sqlite, Transaction, TransactionManager};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection as _};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, watch};
 
-use crate::map_err;
+use crate::exec::Direct;
+use crate::point::map_err;
 
 /// At most this many writes share a commit, so the first of a busy queue is not kept waiting
 /// for long.
@@ -51,9 +59,39 @@ struct Group {
 
 /// What the lock guards (opaque outside this module).
 pub(crate) struct State {
+    /// For the writes that are not grouped.
     conn: Option<SqliteConnection>,
+    /// For the grouped writes; opened again after a group failed.
+    direct: Option<rusqlite::Connection>,
     group: Option<Group>,
     closed: bool,
+}
+
+/// How the grouped writes' connection is opened: the same file and settings as sqlx's.
+#[derive(Debug, Clone)]
+pub(crate) struct DirectOptions {
+    pub(crate) path: PathBuf,
+    pub(crate) synchronous_full: bool,
+    pub(crate) busy_timeout: Duration,
+}
+
+impl DirectOptions {
+    fn open(&self) -> StoreResult<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(&self.path).map_err(map_err)?;
+        // A sqlx transaction dropped half-way is rolled back on sqlx's thread shortly after:
+        // the wait covers that moment (it is otherwise never needed, the lock being ours).
+        conn.busy_timeout(self.busy_timeout).map_err(map_err)?;
+        let synchronous = if self.synchronous_full { "FULL" } else { "NORMAL" };
+        // Rolling back to a savepoint needs the pages' earlier contents: in memory, not in a
+        // temporary file created and deleted for each large group.
+        conn.execute_batch(&format!(
+            "pragma synchronous = {synchronous}; pragma foreign_keys = on; \
+             pragma cache_size = -65536; pragma temp_store = memory;"
+        ))
+        .map_err(map_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
 }
 
 /// What to do with an open group, in a task of its own.
@@ -72,6 +110,7 @@ pub(crate) struct Writer {
     group_commits: AtomicU64,
     grouped_writes: AtomicU64,
     options: SqliteConnectOptions,
+    direct_options: DirectOptions,
 }
 
 impl std::fmt::Debug for Writer {
@@ -94,15 +133,25 @@ impl Drop for Queued<'_> {
 }
 
 impl Writer {
-    /// Opens the writer connection.
-    pub(crate) async fn open(options: SqliteConnectOptions) -> Result<Arc<Self>, sqlx::Error> {
-        let conn = options.connect().await?;
+    /// Opens the writer's connections (sqlx's first: it creates the file and sets WAL mode).
+    pub(crate) async fn open(
+        options: SqliteConnectOptions,
+        direct_options: DirectOptions,
+    ) -> StoreResult<Arc<Self>> {
+        let conn = options.connect().await.map_err(crate::map_err)?;
+        let direct = direct_options.open()?;
         Ok(Arc::new(Self {
-            state: Arc::new(Mutex::new(State { conn: Some(conn), group: None, closed: false })),
+            state: Arc::new(Mutex::new(State {
+                conn: Some(conn),
+                direct: Some(direct),
+                group: None,
+                closed: false,
+            })),
             waiting: AtomicUsize::new(0),
             group_commits: AtomicU64::new(0),
             grouped_writes: AtomicU64::new(0),
             options,
+            direct_options,
         }))
     }
 
@@ -114,7 +163,7 @@ impl Writer {
         state
     }
 
-    /// The connection, opened again if a failed group closed it.
+    /// The sqlx connection, opened again if it was lost.
     async fn ensure_conn(&self, state: &mut State) -> StoreResult<()> {
         if state.closed {
             return Err(closed());
@@ -126,6 +175,20 @@ impl Writer {
             state.conn = Some(conn);
         }
         Ok(())
+    }
+
+    /// The grouped writes' connection, opened again if a failed group closed it.
+    fn ensure_direct<'s>(&self, state: &'s mut State) -> StoreResult<&'s mut rusqlite::Connection> {
+        if state.closed {
+            return Err(closed());
+        }
+        if state.direct.is_none() {
+            let conn = self.direct_options.open().map_err(|e| {
+                StoreError::Unavailable(format!("could not reopen the SQLite writer: {e}"))
+            })?;
+            state.direct = Some(conn);
+        }
+        state.direct.as_mut().ok_or_else(closed)
     }
 
     /// The connection, for a write of its own (in arrival order). A group left open is
@@ -141,33 +204,50 @@ impl Writer {
 
     /// Runs `write` in a savepoint of the current group's transaction and returns its result
     /// once the group is committed (see the module's documentation).
+    ///
+    /// `write`'s statements run on the calling thread (its futures are ready at once): it must
+    /// not await anything else, or every other writer would wait for it.
     pub(crate) async fn grouped<T>(
         self: &Arc<Self>,
-        write: impl AsyncFnOnce(&mut Transaction<'_, Sqlite>) -> StoreResult<T>,
+        write: impl AsyncFnOnce(&mut Direct<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut state = self.acquire().await;
-        self.ensure_conn(&mut state).await?;
-        let State { conn, group, .. } = &mut *state;
-        let conn = conn.as_mut().ok_or_else(closed)?;
-        if group.is_none() {
-            SqliteTransactionManager::begin(conn, None).await.map_err(map_err)?;
-            *group = Some(Group { members: 0, done: watch::Sender::new(None) });
+        let opened = state.group.is_some();
+        let conn = self.ensure_direct(&mut state)?;
+        if !opened {
+            // `immediate`: the write lock is taken now, not upgraded to mid-way.
+            conn.execute_batch("begin immediate").map_err(map_err)?;
         }
-        let result = match conn.begin().await {
-            Ok(mut savepoint) => match write(&mut savepoint).await {
-                Ok(value) => savepoint.commit().await.map(|()| Ok(value)),
-                Err(e) => savepoint.rollback().await.map(|()| Err(e)),
+        let result = match conn.execute_batch("savepoint grouped") {
+            Ok(()) => match write(&mut Direct(conn)).await {
+                Ok(value) => conn.execute_batch("release grouped").map(|()| Ok(value)),
+                Err(e) => {
+                    conn.execute_batch("rollback to grouped; release grouped").map(|()| Err(e))
+                }
             },
             Err(e) => Err(e),
         };
+        // A failed statement can make SQLite roll back the whole transaction (disk full, I/O
+        // error): the earlier members' writes are gone with it.
+        let lost = conn.is_autocommit();
+        if !opened && !lost {
+            state.group = Some(Group { members: 0, done: watch::Sender::new(None) });
+        }
         let result = match result {
-            Ok(result) => result,
-            // The savepoint could not be opened, released or rolled back: the transaction
-            // may be gone with the earlier members' writes. Fail them all.
-            Err(e) => {
-                let reason = e.to_string();
-                drop(self.settle(state, Settle::Abandon(reason)).await);
-                return Err(map_err(e));
+            Ok(result) if !lost => result,
+            // The savepoint could not be opened, released or rolled back, or the transaction
+            // is gone: fail the whole group.
+            outcome => {
+                let reason = match &outcome {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "SQLite rolled the write group's transaction back".to_owned(),
+                };
+                drop(self.settle(state, Settle::Abandon(reason.clone())).await);
+                return Err(match outcome {
+                    Ok(Err(e)) => e,
+                    Err(e) => map_err(e),
+                    Ok(Ok(_)) => StoreError::Unavailable(reason),
+                });
             }
         };
         let Some(group) = state.group.as_mut() else {
@@ -223,7 +303,7 @@ impl Writer {
         tokio::spawn(async move {
             match how {
                 Settle::Commit => this.commit_group(&mut state).await,
-                Settle::Abandon(reason) => this.abandon(&mut state, &reason).await,
+                Settle::Abandon(reason) => this.abandon(&mut state, &reason),
             }
             state
         })
@@ -234,11 +314,24 @@ impl Writer {
     /// Commits the open group, if any, and tells its members.
     async fn commit_group(&self, state: &mut State) {
         let Some(group) = state.group.take() else { return };
-        let Some(conn) = state.conn.as_mut() else {
+        let Some(conn) = state.direct.take() else {
             group.done.send_replace(Some(Err("the SQLite writer is closed".to_owned())));
             return;
         };
-        match SqliteTransactionManager::commit(conn).await {
+        // The commit waits for the disk (`synchronous=FULL`): not on a runtime thread.
+        let committed = tokio::task::spawn_blocking(move || {
+            let outcome = conn.execute_batch("commit");
+            (conn, outcome)
+        })
+        .await;
+        let outcome = match committed {
+            Ok((conn, outcome)) => {
+                state.direct = Some(conn);
+                outcome.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(format!("the SQLite commit's thread failed: {e}")),
+        };
+        match outcome {
             Ok(()) => {
                 self.group_commits.fetch_add(1, Ordering::Relaxed);
                 self.grouped_writes.fetch_add(group.members as u64, Ordering::Relaxed);
@@ -246,22 +339,22 @@ impl Writer {
             }
             Err(e) => {
                 state.group = Some(group);
-                self.abandon(state, &e.to_string()).await;
+                self.abandon(state, &e);
             }
         }
     }
 
     /// Fails the open group: its members get `reason`, and the connection, whose transaction
-    /// state is no longer known, is replaced (closing it rolls back whatever is left). Should
-    /// reopening fail, the next write tries again.
-    async fn abandon(&self, state: &mut State, reason: &str) {
+    /// state is no longer known, is closed (which rolls back whatever is left) and opened again
+    /// by the next grouped write.
+    fn abandon(&self, state: &mut State, reason: &str) {
         tracing::error!(error = %reason, "a group of SQLite writes failed and was rolled back");
         if let Some(group) = state.group.take() {
             group.done.send_replace(Some(Err(format!("write group rolled back: {reason}"))));
         }
-        drop(state.conn.take());
-        if let Err(e) = self.ensure_conn(state).await {
-            tracing::error!(error = %e, "could not reopen the SQLite writer; the next write retries");
+        if let Some(conn) = state.direct.take() {
+            // Closing waits for nothing on disk: the transaction is rolled back, not committed.
+            drop(conn);
         }
     }
 
@@ -277,6 +370,7 @@ impl Writer {
         let state = self.acquire().await;
         let Ok(mut state) = self.settle(state, Settle::Commit).await else { return };
         state.closed = true;
+        drop(state.direct.take());
         if let Some(conn) = state.conn.take()
             && let Err(e) = conn.close().await
         {
@@ -294,8 +388,8 @@ mod tests {
     use sqlx::ConnectOptions;
     use sqlx::sqlite::SqliteConnectOptions;
 
-    use super::Writer;
-    use crate::map_err;
+    use super::{DirectOptions, Writer};
+    use crate::exec::{WriteTx, args};
 
     async fn writer() -> (Arc<Writer>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
@@ -308,7 +402,12 @@ mod tests {
             .filename(dir.join("w.sqlite3"))
             .create_if_missing(true)
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-        let w = Writer::open(options).await.expect("open writer");
+        let direct = DirectOptions {
+            path: dir.join("w.sqlite3"),
+            synchronous_full: true,
+            busy_timeout: std::time::Duration::from_secs(5),
+        };
+        let w = Writer::open(options, direct).await.expect("open writer");
         sqlx::query("create table t (id integer primary key)")
             .execute(&mut *w.lock().await.expect("lock"))
             .await
@@ -317,15 +416,8 @@ mod tests {
     }
 
     async fn insert(w: &Arc<Writer>, id: i64) -> Result<(), StoreError> {
-        w.grouped(async |tx| {
-            sqlx::query("insert into t (id) values ($1)")
-                .bind(id)
-                .execute(&mut **tx)
-                .await
-                .map(|_| ())
-                .map_err(map_err)
-        })
-        .await
+        w.grouped(async |tx| tx.exec("insert into t (id) values ($1)", args![id]).await.map(|_| ()))
+            .await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,17 +473,11 @@ mod tests {
     /// A group left open for a writer that never came is committed by its watchdog.
     #[tokio::test]
     async fn a_group_left_open_is_committed_by_its_watchdog() {
-        use sqlx::TransactionManager;
-
         let (w, dir) = writer().await;
         let mut outcome = {
             let mut state = w.acquire().await;
-            let conn = state.conn.as_mut().expect("connection");
-            super::SqliteTransactionManager::begin(conn, None).await.expect("begin");
-            sqlx::query("insert into t (id) values (42)")
-                .execute(&mut *conn)
-                .await
-                .expect("insert");
+            let conn = state.direct.as_mut().expect("connection");
+            conn.execute_batch("begin immediate; insert into t (id) values (42)").expect("insert");
             let group = super::Group { members: 1, done: tokio::sync::watch::Sender::new(None) };
             let outcome = group.done.subscribe();
             state.group = Some(group);

@@ -10,12 +10,16 @@
 //! a draft in progress) always get a fresh page, since theirs can differ (the "start" button
 //! carries their CSRF token).
 //!
-//! The same holds for the tenants (by slug) and services (by id) that a citizen's own pages read
-//! on every view (a draft's step, its summary): they are public, change rarely, and reading
-//! them from the database was two of the five queries of a form page.
+//! The same holds for the tenants (by slug or id) and services (by id, or by their tenant and
+//! slug) that a citizen's own pages read on every view (a draft's step, its summary, a
+//! service's page): they are public, change rarely, and reading them from the database was two
+//! of the five queries of a form page and three of a submission's. A service is shared, not
+//! copied, by the requests that read it: a form definition can weigh tens of kilobytes.
+//! Submitting reads the service afresh: the legal regime a request runs under is the one in
+//! force when it is sent.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -25,7 +29,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use guichet_domain::audit::sha256_hex;
-use guichet_domain::{ServiceId, Slug};
+use guichet_domain::{ServiceId, Slug, TenantId};
 use guichet_store::{Service, Tenant};
 
 use crate::host::DomainTenant;
@@ -35,27 +39,60 @@ use crate::{AppError, AppState};
 pub(crate) async fn tenant(state: &AppState, slug: &Slug) -> Result<Option<Tenant>, AppError> {
     let (cache, ttl) = (&state.pages, state.config.page_cache);
     if let Some(t) = cache.tenants.get(slug.as_str(), ttl) {
-        return Ok(Some(t));
+        return Ok(Some(Tenant::clone(&t)));
     }
     let found = state.store.find_tenant_by_slug(slug).await?;
     if let Some(t) = found.as_ref().filter(|_| !ttl.is_zero()) {
-        cache.tenants.put(slug.as_str().to_owned(), ttl, t.clone());
+        cache.tenants.put(slug.as_str().to_owned(), ttl, Arc::new(t.clone()));
     }
     Ok(found)
 }
 
+/// A tenant by id, kept for [`TTL`] (the key's `:` cannot appear in a slug).
+pub(crate) async fn tenant_by_id(state: &AppState, id: TenantId) -> Result<Tenant, AppError> {
+    let (cache, ttl) = (&state.pages, state.config.page_cache);
+    let key = format!("id:{id}");
+    if let Some(t) = cache.tenants.get(&key, ttl) {
+        return Ok(Tenant::clone(&t));
+    }
+    let tenant = state.store.get_tenant(id).await?;
+    if !ttl.is_zero() {
+        cache.tenants.put(key, ttl, Arc::new(tenant.clone()));
+    }
+    Ok(tenant)
+}
+
 /// A service by id, kept for [`TTL`].
-pub(crate) async fn service(state: &AppState, id: ServiceId) -> Result<Service, AppError> {
+pub(crate) async fn service(state: &AppState, id: ServiceId) -> Result<Arc<Service>, AppError> {
     let (cache, ttl) = (&state.pages, state.config.page_cache);
     let key = id.to_string();
     if let Some(s) = cache.services.get(&key, ttl) {
         return Ok(s);
     }
-    let service = state.store.get_service(id).await?;
+    let service = Arc::new(state.store.get_service(id).await?);
     if !ttl.is_zero() {
-        cache.services.put(key, ttl, service.clone());
+        cache.services.put(key, ttl, Arc::clone(&service));
     }
     Ok(service)
+}
+
+/// The service `tenant` itself offers under `slug` (`None`: none), kept for [`TTL`] (the key's
+/// `/` cannot appear in an id or a slug).
+pub(crate) async fn tenant_service(
+    state: &AppState,
+    tenant: TenantId,
+    slug: &str,
+) -> Result<Option<Arc<Service>>, AppError> {
+    let (cache, ttl) = (&state.pages, state.config.page_cache);
+    let key = format!("{tenant}/{slug}");
+    if let Some(s) = cache.services.get(&key, ttl) {
+        return Ok(Some(s));
+    }
+    let found = state.store.find_service(tenant, slug).await?.map(Arc::new);
+    if let Some(s) = found.as_ref().filter(|_| !ttl.is_zero()) {
+        cache.services.put(key, ttl, Arc::clone(s));
+    }
+    Ok(found)
 }
 
 /// How long a page is served without being rendered again, by default.
@@ -90,21 +127,21 @@ const MAX_SERVICES: usize = 500;
 
 /// Records kept by key, with the time they were read at.
 struct Memo<V> {
-    entries: Mutex<HashMap<String, (Instant, V)>>,
+    entries: Mutex<HashMap<String, (Instant, Arc<V>)>>,
     capacity: usize,
 }
 
-impl<V: Clone> Memo<V> {
+impl<V> Memo<V> {
     fn new(capacity: usize) -> Self {
         Self { entries: Mutex::default(), capacity }
     }
 
-    fn get(&self, key: &str, ttl: Duration) -> Option<V> {
+    fn get(&self, key: &str, ttl: Duration) -> Option<Arc<V>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, v)| v.clone())
+        entries.get(key).filter(|(at, _)| at.elapsed() < ttl).map(|(_, v)| Arc::clone(v))
     }
 
-    fn put(&self, key: String, ttl: Duration, value: V) {
+    fn put(&self, key: String, ttl: Duration, value: Arc<V>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= self.capacity {
             entries.retain(|_, (at, _)| at.elapsed() < ttl);
@@ -352,10 +389,10 @@ mod tests {
     fn kept_records_are_bounded_and_expire() {
         let memo: Memo<u32> = Memo::new(100);
         for i in 0..110 {
-            memo.put(i.to_string(), TTL, i);
+            memo.put(i.to_string(), TTL, Arc::new(i));
         }
         assert!(memo.entries.lock().map(|e| e.len()).unwrap_or(0) <= 100);
-        assert_eq!(memo.get("109", TTL), Some(109));
+        assert_eq!(memo.get("109", TTL), Some(Arc::new(109)));
         assert_eq!(memo.get("109", Duration::ZERO), None, "expired");
     }
 

@@ -1,6 +1,8 @@
 //! A portal's catalogue: the tenant's own services plus its EPCI's (competence), grouped by
 //! category and searchable, and a page per service.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
@@ -97,12 +99,12 @@ pub(crate) async fn find_offered(
     state: &AppState,
     tenant: &Tenant,
     slug: &str,
-) -> Result<Service, AppError> {
-    if let Some(s) = state.store.find_service(tenant.id, slug).await? {
+) -> Result<Arc<Service>, AppError> {
+    if let Some(s) = crate::cache::tenant_service(state, tenant.id, slug).await? {
         return Ok(s);
     }
     if let Some(parent) = tenant.parent_id
-        && let Some(s) = state.store.find_service(parent, slug).await?
+        && let Some(s) = crate::cache::tenant_service(state, parent, slug).await?
     {
         return Ok(s);
     }
@@ -114,7 +116,7 @@ pub(crate) async fn find_offered(
 struct ServicePage {
     layout: Layout,
     base: String,
-    service: Service,
+    service: Arc<Service>,
     provider: Option<String>,
     regime: String,
     csrf: Option<String>,
@@ -137,7 +139,7 @@ pub(crate) async fn service_page(
     let provider = if service.tenant_id == tenant.id {
         None
     } else {
-        Some(state.store.get_tenant(service.tenant_id).await?.name)
+        Some(crate::cache::tenant_by_id(&state, service.tenant_id).await?.name)
     };
     let regime = match (Regime::parse(&service.regime), DelayLength::parse(&service.delay)) {
         (Some(r @ (Regime::Sva | Regime::Svr)), Ok(length)) => LegalDelay::new(r, length).label(),

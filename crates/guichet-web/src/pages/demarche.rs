@@ -3,6 +3,7 @@
 //! summary, and the submission with its legal acknowledgement.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Extension;
@@ -350,7 +351,7 @@ struct Ctx {
     base: String,
     citizen: Citizen,
     draft: Draft,
-    service: Service,
+    service: Arc<Service>,
 }
 
 async fn load(
@@ -422,7 +423,7 @@ struct StepPage {
     layout: Layout,
     base: String,
     csrf: String,
-    service: Service,
+    service: Arc<Service>,
     draft: DraftId,
     step: usize,
     position: usize,
@@ -458,7 +459,7 @@ async fn render_step(
         layout: Layout::tenant(layout_title, &ctx.tenant, &ctx.base),
         base: ctx.base.clone(),
         csrf: visitor.csrf(state).await?,
-        service: ctx.service.clone(),
+        service: Arc::clone(&ctx.service),
         draft: ctx.draft.id,
         step: page + 1,
         position,
@@ -551,7 +552,7 @@ struct SummaryPage {
     layout: Layout,
     base: String,
     csrf: String,
-    service: Service,
+    service: Arc<Service>,
     draft: DraftId,
     sections: Vec<Section>,
     verified: bool,

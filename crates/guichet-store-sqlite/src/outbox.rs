@@ -1,14 +1,16 @@
 //! The e-mail outbox on SQLite.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use guichet_domain::{EmailId, RequestId};
-use guichet_store::{NewEmail, OutboxEmail, OutboxStore, StoreResult};
-use sqlx::sqlite::SqliteRow;
+use guichet_store::{NewEmail, OutboxEmail, OutboxStore, StoreError, StoreResult};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::exec::{WriteTx, args};
-use crate::{SqliteStore, col, map_err, to_us, ts, ts_opt};
+use crate::point::Columns;
+use crate::{SqliteStore, map_err, to_us};
 
 /// Writes e-mails inside a caller's transaction.
 pub(crate) async fn insert_emails(
@@ -43,34 +45,35 @@ pub(crate) async fn insert_emails(
 const COLUMNS: &str = "id, to_address, subject, body_text, body_html, message_id, request_id, \
      status, sent_at, last_error, created_at, reply_to, refs, automatic";
 
-fn read_email(row: &SqliteRow) -> StoreResult<OutboxEmail> {
+fn read_email(row: &impl Columns) -> StoreResult<OutboxEmail> {
     Ok(OutboxEmail {
         email: NewEmail {
-            id: EmailId::from_uuid(col(row, "id")?),
-            to: col(row, "to_address")?,
-            subject: col(row, "subject")?,
-            text: col(row, "body_text")?,
-            html: col(row, "body_html")?,
-            message_id: col(row, "message_id")?,
-            request_id: col::<Option<Uuid>>(row, "request_id")?.map(RequestId::from_uuid),
-            reply_to: col(row, "reply_to")?,
-            references: col::<String>(row, "refs")?.split_whitespace().map(str::to_owned).collect(),
-            automatic: col(row, "automatic")?,
+            id: EmailId::from_uuid(row.get("id")?),
+            to: row.get("to_address")?,
+            subject: row.get("subject")?,
+            text: row.get("body_text")?,
+            html: row.get("body_html")?,
+            message_id: row.get("message_id")?,
+            request_id: row.get::<Option<Uuid>>("request_id")?.map(RequestId::from_uuid),
+            reply_to: row.get("reply_to")?,
+            references: row.get::<String>("refs")?.split_whitespace().map(str::to_owned).collect(),
+            automatic: row.get("automatic")?,
         },
-        status: col(row, "status")?,
-        sent_at: ts_opt(row, "sent_at")?,
-        last_error: col(row, "last_error")?,
-        created_at: ts(row, "created_at")?,
+        status: row.get("status")?,
+        sent_at: row.instant_opt("sent_at")?,
+        last_error: row.get("last_error")?,
+        created_at: row.instant("created_at")?,
     })
 }
+
+/// A point read (`crate::point`): the job runner reads each e-mail it sends.
+static BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("select {COLUMNS} from outbox_emails where id = ?1"));
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn get_email(&self, id: EmailId) -> StoreResult<OutboxEmail> {
-        let sql = format!("select {COLUMNS} from outbox_emails where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.read).await.map_err(map_err)?;
-        read_email(&row)
+        self.point.optional(&BY_ID, [id.as_uuid()], |r| read_email(r))?.ok_or(StoreError::NotFound)
     }
 
     async fn mark_email_sent(&self, id: EmailId, now: OffsetDateTime) -> StoreResult<()> {

@@ -1,40 +1,56 @@
 //! Services on SQLite.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use guichet_domain::{ServiceId, TenantId};
-use guichet_store::{Service, ServiceStore, StoreResult};
+use guichet_store::{Service, ServiceStore, StoreError, StoreResult};
 use sqlx::Connection as _;
-use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
 
-use crate::{SqliteStore, col, map_err, to_us, ts};
+use crate::point::Columns;
+use crate::{SqliteStore, map_err, to_us};
 
 const COLUMNS: &str = "id, tenant_id, slug, template, title, category, summary, description, \
      requirements, delay_text, regime, delay, prior_check, reference_prefix, form, workflow, enabled, created_at";
 
-fn read_service(row: &SqliteRow) -> StoreResult<Service> {
+fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt(format!("service {what}: {e}"))
+}
+
+fn read_service(row: &impl Columns) -> StoreResult<Service> {
     Ok(Service {
-        id: ServiceId::from_uuid(col(row, "id")?),
-        tenant_id: TenantId::from_uuid(col(row, "tenant_id")?),
-        slug: col(row, "slug")?,
-        template: col(row, "template")?,
-        title: col(row, "title")?,
-        category: col(row, "category")?,
-        summary: col(row, "summary")?,
-        description: col(row, "description")?,
-        requirements: col::<Json<Vec<String>>>(row, "requirements")?.0,
-        delay_text: col(row, "delay_text")?,
-        regime: col(row, "regime")?,
-        delay: col(row, "delay")?,
-        prior_check: col(row, "prior_check")?,
-        reference_prefix: col(row, "reference_prefix")?,
-        form: col::<Json<_>>(row, "form")?.0,
-        workflow: col::<Option<Json<_>>>(row, "workflow")?.map(|w| w.0),
-        enabled: col(row, "enabled")?,
-        created_at: ts(row, "created_at")?,
+        id: ServiceId::from_uuid(row.get("id")?),
+        tenant_id: TenantId::from_uuid(row.get("tenant_id")?),
+        slug: row.get("slug")?,
+        template: row.get("template")?,
+        title: row.get("title")?,
+        category: row.get("category")?,
+        summary: row.get("summary")?,
+        description: row.get("description")?,
+        requirements: serde_json::from_str(&row.get::<String>("requirements")?)
+            .map_err(corrupt("requirements"))?,
+        delay_text: row.get("delay_text")?,
+        regime: row.get("regime")?,
+        delay: row.get("delay")?,
+        prior_check: row.get("prior_check")?,
+        reference_prefix: row.get("reference_prefix")?,
+        form: serde_json::from_str(&row.get::<String>("form")?).map_err(corrupt("form"))?,
+        workflow: row
+            .get::<Option<String>>("workflow")?
+            .map(|w| serde_json::from_str(&w).map_err(corrupt("workflow")))
+            .transpose()?,
+        enabled: row.get("enabled")?,
+        created_at: row.instant("created_at")?,
     })
 }
+
+/// Point reads (`crate::point`): a service's page, its form, a submission read these.
+static BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("select {COLUMNS} from services where id = ?1"));
+static BY_SLUG: LazyLock<String> =
+    LazyLock::new(|| format!("select {COLUMNS} from services where tenant_id = ?1 and slug = ?2"));
 
 /// Inserts a service inside a caller's transaction.
 pub(crate) async fn insert_service(
@@ -80,21 +96,14 @@ impl ServiceStore for SqliteStore {
     }
 
     async fn get_service(&self, id: ServiceId) -> StoreResult<Service> {
-        let sql = format!("select {COLUMNS} from services where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.read).await.map_err(map_err)?;
-        read_service(&row)
+        self.point
+            .optional(&BY_ID, [id.as_uuid()], |r| read_service(r))?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn find_service(&self, tenant: TenantId, slug: &str) -> StoreResult<Option<Service>> {
-        let sql = format!("select {COLUMNS} from services where tenant_id = $1 and slug = $2");
-        let row = sqlx::query(&sql)
-            .bind(tenant.as_uuid())
-            .bind(slug)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(read_service).transpose()
+        self.point
+            .optional(&BY_SLUG, rusqlite::params![tenant.as_uuid(), slug], |r| read_service(r))
     }
 
     async fn list_services(&self, tenants: &[TenantId]) -> StoreResult<Vec<Service>> {

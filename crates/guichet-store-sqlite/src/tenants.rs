@@ -1,41 +1,47 @@
 //! Tenants on SQLite.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use guichet_domain::{Slug, TenantId};
 use guichet_store::records::TenantRecord;
-use guichet_store::{NewJob, NewTenant, StoreResult, Tenant, TenantStore};
+use guichet_store::{NewJob, NewTenant, StoreError, StoreResult, Tenant, TenantStore};
 use sqlx::Connection as _;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
-use crate::{SqliteStore, from_us, jobs::insert_jobs, map_err, to_us};
+use crate::point::Columns;
+use crate::{SqliteStore, jobs::insert_jobs, map_err, to_us};
 
 const COLUMNS: &str = "id, slug, kind, name, parent_id, siren, insee_code, service_name, street, \
      postcode, city, email, phone, primary_colour, logo_url, custom_domain, created_at";
 
-fn read_tenant(row: &SqliteRow) -> StoreResult<Tenant> {
+fn read_tenant(row: &impl Columns) -> StoreResult<Tenant> {
     let record = TenantRecord {
-        id: row.try_get("id").map_err(map_err)?,
-        slug: row.try_get("slug").map_err(map_err)?,
-        kind: row.try_get("kind").map_err(map_err)?,
-        name: row.try_get("name").map_err(map_err)?,
-        parent_id: row.try_get("parent_id").map_err(map_err)?,
-        siren: row.try_get("siren").map_err(map_err)?,
-        insee_code: row.try_get("insee_code").map_err(map_err)?,
-        service_name: row.try_get("service_name").map_err(map_err)?,
-        street: row.try_get("street").map_err(map_err)?,
-        postcode: row.try_get("postcode").map_err(map_err)?,
-        city: row.try_get("city").map_err(map_err)?,
-        email: row.try_get("email").map_err(map_err)?,
-        phone: row.try_get("phone").map_err(map_err)?,
-        primary_colour: row.try_get("primary_colour").map_err(map_err)?,
-        logo_url: row.try_get("logo_url").map_err(map_err)?,
-        custom_domain: row.try_get("custom_domain").map_err(map_err)?,
-        created_at: from_us(row.try_get("created_at").map_err(map_err)?)?,
+        id: row.get("id")?,
+        slug: row.get("slug")?,
+        kind: row.get("kind")?,
+        name: row.get("name")?,
+        parent_id: row.get("parent_id")?,
+        siren: row.get("siren")?,
+        insee_code: row.get("insee_code")?,
+        service_name: row.get("service_name")?,
+        street: row.get("street")?,
+        postcode: row.get("postcode")?,
+        city: row.get("city")?,
+        email: row.get("email")?,
+        phone: row.get("phone")?,
+        primary_colour: row.get("primary_colour")?,
+        logo_url: row.get("logo_url")?,
+        custom_domain: row.get("custom_domain")?,
+        created_at: row.instant("created_at")?,
     };
     Tenant::try_from(record)
 }
+
+/// A point read (`crate::point`): a submission reads the tenant that will handle it.
+static BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("select {COLUMNS} from tenants where id = ?1"));
 
 /// Inserts one tenant inside a caller's transaction.
 pub(crate) async fn insert_tenant(
@@ -102,10 +108,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn get_tenant(&self, id: TenantId) -> StoreResult<Tenant> {
-        let sql = format!("select {COLUMNS} from tenants where id = $1");
-        let row =
-            sqlx::query(&sql).bind(id.as_uuid()).fetch_one(&self.read).await.map_err(map_err)?;
-        read_tenant(&row)
+        self.point.optional(&BY_ID, [id.as_uuid()], |r| read_tenant(r))?.ok_or(StoreError::NotFound)
     }
 
     async fn find_tenant_by_slug(&self, slug: &Slug) -> StoreResult<Option<Tenant>> {

@@ -120,7 +120,8 @@ pub(crate) trait WriteTx: Send {
     /// A result row, read through [`Columns`].
     type Row<'r>: Columns;
 
-    /// Runs a statement that returns no rows; the number of rows it changed.
+    /// Runs a statement that returns no rows (one with `returning` goes through [`Self::row`]);
+    /// the number of rows it changed.
     fn exec(
         &mut self,
         sql: &str,
@@ -183,12 +184,15 @@ impl Direct<'_> {
     fn prepare(&self, sql: &str, args: &[Arg<'_>]) -> StoreResult<rusqlite::CachedStatement<'_>> {
         let mut stmt = self.0.prepare_cached(sql).map_err(crate::point::map_err)?;
         for i in 1..=stmt.parameter_count() {
-            // `$N` (or `?N`) is argument N, wherever it appears; a bare `?` is the next one.
+            // `$N` (or `?N`) is argument N, wherever it appears. Bare `?`s are not used here:
+            // sqlx and SQLite would not number them alike beside numbered ones.
             let n = stmt
                 .parameter_name(i)
                 .and_then(|name| name.get(1..))
                 .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(i);
+                .ok_or_else(|| {
+                    StoreError::Other(format!("statement parameter {i} is not numbered: {sql}"))
+                })?;
             let arg = args.get(n.wrapping_sub(1)).ok_or_else(|| {
                 StoreError::Other(format!("statement parameter {n} has no argument"))
             })?;
@@ -285,8 +289,9 @@ mod tests {
         let read = "select n, id, day, flag, label from v where n = $1";
         for n in [1_i64, 2] {
             let mut tx = sqlx_conn.begin().await.expect("begin");
-            let by_sqlx = tx.row(read, args![n], |r| decode(r)).await.expect("sqlx read");
+            let by_sqlx = tx.row(read, args![n], decode).await.expect("sqlx read");
             drop(tx);
+            // (A closure: the function item is not general over the row's lifetime.)
             let by_direct = direct.row(read, args![n], |r| decode(r)).await.expect("direct read");
             assert_eq!(by_sqlx, Some((id, Some(day), true)), "row {n} read by sqlx");
             assert_eq!(by_direct, by_sqlx, "row {n} read by rusqlite");

@@ -42,17 +42,19 @@ pub(crate) async fn insert_jobs(
     Ok(ids)
 }
 
-fn read_job(row: &impl Columns) -> StoreResult<Job> {
-    let payload: String = row.get("payload")?;
-    Ok(Job {
+/// A claimed job, its payload still text: it is decoded once the claim is committed, so that a
+/// payload that cannot be read fails that job alone (it is leased, and retried after its lease)
+/// rather than undoing the claim and being picked first again and again.
+fn read_job(row: &impl Columns) -> StoreResult<(Job, String)> {
+    let job = Job {
         id: JobId::from_uuid(row.get("id")?),
         kind: row.get("kind")?,
-        payload: serde_json::from_str(&payload)
-            .map_err(|e| guichet_store::StoreError::Corrupt(format!("job payload: {e}")))?,
+        payload: serde_json::Value::Null,
         attempts: row.get("attempts")?,
         max_attempts: row.get("max_attempts")?,
         dedup_key: row.get("dedup_key")?,
-    })
+    };
+    Ok((job, row.get("payload")?))
 }
 
 #[async_trait]
@@ -68,7 +70,8 @@ impl JobStore for SqliteStore {
 
     async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
         // The job runner's bookkeeping shares the commits of the writes it follows.
-        self.write
+        let claimed = self
+            .write
             .grouped(async |tx| {
                 tx.row(
                     "update jobs set status = 'running', attempts = attempts + 1, \
@@ -83,7 +86,11 @@ impl JobStore for SqliteStore {
                 )
                 .await
             })
-            .await
+            .await?;
+        let Some((mut job, payload)) = claimed else { return Ok(None) };
+        job.payload = serde_json::from_str(&payload)
+            .map_err(|e| guichet_store::StoreError::Corrupt(format!("job payload: {e}")))?;
+        Ok(Some(job))
     }
 
     async fn complete_job(&self, id: JobId, now: OffsetDateTime) -> StoreResult<()> {

@@ -106,9 +106,8 @@ pub(crate) async fn append_events(tx: &mut impl WriteTx, events: &[NewEvent]) ->
     // Each tenant's head is read once, followed in memory while its events are chained, and
     // written back once: a submission's events cost one statement each, plus two per tenant
     // (three for a tenant's very first event), instead of four each.
-    // Heads are locked in tenant order, whatever the events' order: two writes touching the
-    // same tenants (a bulk action across communes) can then never wait on each other in a
-    // cycle.
+    // Heads are read in tenant order, as on PostgreSQL (where the order keeps two writes
+    // locking the same heads from waiting on each other in a cycle).
     let mut tenants: Vec<uuid::Uuid> = events.iter().map(|e| e.tenant_id.as_uuid()).collect();
     tenants.sort_unstable();
     tenants.dedup();

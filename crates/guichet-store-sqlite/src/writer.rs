@@ -23,14 +23,14 @@
 //! the connection is opened again.
 //!
 //! Committing or abandoning a group runs in a task of its own, which the cancellation of the
-//! caller (a timeout, a shutdown) cannot interrupt: a commit cut off between sending `COMMIT`
-//! and reading its answer would leave sqlx's count of open transactions wrong, and every later
-//! "commit" a mere savepoint release. A group left open for a queued writer that then went away
-//! is committed by a watchdog after `STRAGGLER_WAIT`.
+//! caller (a timeout, a shutdown) cannot interrupt: the members waiting for its outcome must get
+//! one, and the connection must not be left inside a transaction nobody will end. A group left
+//! open for a queued writer that then went away is committed by a watchdog after
+//! `STRAGGLER_WAIT`. A failed write returns its error at once: nothing of it is to be committed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use guichet_store::{StoreError, StoreResult};
@@ -63,6 +63,9 @@ pub(crate) struct State {
     conn: Option<SqliteConnection>,
     /// For the grouped writes; opened again after a group failed.
     direct: Option<rusqlite::Connection>,
+    /// The sqlx connection was handed out since the last grouped write: a transaction dropped
+    /// there may still be being rolled back on sqlx's thread (see `grouped`).
+    sqlx_used: bool,
     group: Option<Group>,
     closed: bool,
 }
@@ -109,6 +112,9 @@ pub(crate) struct Writer {
     /// Commits made for groups, and writes that went through groups (for tests and metrics).
     group_commits: AtomicU64,
     grouped_writes: AtomicU64,
+    /// A grouped write is running; still set when the lock is next taken means it panicked
+    /// half-way, and its group (which holds half of it) must not be committed.
+    unfinished: AtomicBool,
     options: SqliteConnectOptions,
     direct_options: DirectOptions,
 }
@@ -138,18 +144,24 @@ impl Writer {
         options: SqliteConnectOptions,
         direct_options: DirectOptions,
     ) -> StoreResult<Arc<Self>> {
-        let conn = options.connect().await.map_err(crate::map_err)?;
-        let direct = direct_options.open()?;
+        let conn = options.connect().await.map_err(|e| {
+            StoreError::Unavailable(format!("could not open the SQLite writer: {e}"))
+        })?;
+        let direct = direct_options.open().map_err(|e| {
+            StoreError::Unavailable(format!("could not open the SQLite writer: {e}"))
+        })?;
         Ok(Arc::new(Self {
             state: Arc::new(Mutex::new(State {
                 conn: Some(conn),
                 direct: Some(direct),
+                sqlx_used: false,
                 group: None,
                 closed: false,
             })),
             waiting: AtomicUsize::new(0),
             group_commits: AtomicU64::new(0),
             grouped_writes: AtomicU64::new(0),
+            unfinished: AtomicBool::new(false),
             options,
             direct_options,
         }))
@@ -199,6 +211,7 @@ impl Writer {
         let state = self.acquire().await;
         let mut state = self.settle(state, Settle::Commit).await?;
         self.ensure_conn(&mut state).await?;
+        state.sqlx_used = true;
         OwnedMutexGuard::try_map(state, |s| s.conn.as_mut()).map_err(|_| closed())
     }
 
@@ -212,35 +225,64 @@ impl Writer {
         write: impl AsyncFnOnce(&mut Direct<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut state = self.acquire().await;
+        if self.unfinished.load(Ordering::Acquire) {
+            // `settle` rolls back what a panicked write left (see `unfinished`).
+            state = self.settle(state, Settle::Commit).await?;
+        }
+        if state.sqlx_used {
+            // A sqlx transaction dropped half-way (its caller cancelled) is rolled back on
+            // sqlx's thread after the lock was given back: until then SQLite's write lock is
+            // still held there, and `begin immediate` below would sleep in SQLite's busy
+            // handler on this runtime thread. sqlx runs a connection's commands in order, so a
+            // ping answered means the rollback is done.
+            if let Some(conn) = state.conn.as_mut() {
+                conn.ping().await.map_err(crate::map_err)?;
+            }
+            state.sqlx_used = false;
+        }
         let opened = state.group.is_some();
         let conn = self.ensure_direct(&mut state)?;
         if !opened {
             // `immediate`: the write lock is taken now, not upgraded to mid-way.
             conn.execute_batch("begin immediate").map_err(map_err)?;
         }
-        let result = match conn.execute_batch("savepoint grouped") {
+        self.unfinished.store(true, Ordering::Release);
+        // `Err`: the savepoint could not be opened or released; the write's own outcome (an
+        // error there keeps its cause) is `Ok`. `dangling`: its rollback failed.
+        let mut dangling = false;
+        let outcome: Result<StoreResult<T>, rusqlite::Error> = match conn
+            .execute_batch("savepoint grouped")
+        {
             Ok(()) => match write(&mut Direct(conn)).await {
                 Ok(value) => conn.execute_batch("release grouped").map(|()| Ok(value)),
-                Err(e) => {
-                    conn.execute_batch("rollback to grouped; release grouped").map(|()| Err(e))
-                }
+                Err(e) => match conn.execute_batch("rollback to grouped; release grouped") {
+                    Ok(()) => Ok(Err(e)),
+                    // Reported with the write's own error (a full disk, say); the group
+                    // is abandoned below.
+                    Err(rollback) => {
+                        tracing::error!(error = %rollback, "rolling back a failed SQLite write");
+                        dangling = true;
+                        Ok(Err(e))
+                    }
+                },
             },
             Err(e) => Err(e),
         };
+        self.unfinished.store(false, Ordering::Release);
         // A failed statement can make SQLite roll back the whole transaction (disk full, I/O
-        // error): the earlier members' writes are gone with it.
-        let lost = conn.is_autocommit();
-        if !opened && !lost {
+        // error): the earlier members' writes are gone with it. A savepoint left open would
+        // have the next commit keep half a write.
+        let broken = dangling || outcome.is_err() || conn.is_autocommit();
+        if !opened && !broken {
             state.group = Some(Group { members: 0, done: watch::Sender::new(None) });
         }
-        let result = match result {
-            Ok(result) if !lost => result,
-            // The savepoint could not be opened, released or rolled back, or the transaction
-            // is gone: fail the whole group.
+        let result = match outcome {
+            Ok(result) if !broken => result,
             outcome => {
                 let reason = match &outcome {
+                    Ok(Err(e)) => e.to_string(),
                     Err(e) => e.to_string(),
-                    Ok(_) => "SQLite rolled the write group's transaction back".to_owned(),
+                    Ok(Ok(_)) => "SQLite rolled the write group's transaction back".to_owned(),
                 };
                 drop(self.settle(state, Settle::Abandon(reason.clone())).await);
                 return Err(match outcome {
@@ -251,6 +293,9 @@ impl Writer {
             }
         };
         let Some(group) = state.group.as_mut() else {
+            // Unreachable (an open transaction always has its group), but were it reached, the
+            // transaction must not be left open.
+            drop(self.settle(state, Settle::Abandon("write group lost".to_owned())).await);
             return Err(StoreError::Other("write group lost".to_owned()));
         };
         group.members += 1;
@@ -265,12 +310,14 @@ impl Writer {
         } else {
             drop(self.settle(state, Settle::Commit).await?);
         }
+        // A failed write was rolled back to its savepoint: it has nothing to wait for.
+        let value = result?;
         // An error here means the group was dropped without an outcome (a panic): the write
         // is not known to be durable.
         let _ = outcome.wait_for(Option::is_some).await;
         let outcome = outcome.borrow().clone();
         match outcome {
-            Some(Ok(())) => result,
+            Some(Ok(())) => Ok(value),
             Some(Err(e)) => Err(StoreError::Unavailable(e)),
             None => Err(StoreError::Unavailable("write group not committed".to_owned())),
         }
@@ -294,8 +341,14 @@ impl Writer {
     async fn settle(
         self: &Arc<Self>,
         mut state: OwnedMutexGuard<State>,
-        how: Settle,
+        mut how: Settle,
     ) -> StoreResult<OwnedMutexGuard<State>> {
+        if self.unfinished.swap(false, Ordering::AcqRel) {
+            // The write it was open for is a panicked task's, cut off half-way (a write that
+            // returns clears the flag before it gives the lock up): its group is rolled back
+            // with it, and the connection, still inside that transaction, is replaced.
+            how = Settle::Abandon("a write of the group stopped half-way".to_owned());
+        }
         if state.group.is_none() && matches!(how, Settle::Commit) {
             return Ok(state);
         }
@@ -466,6 +519,54 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+        w.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A write that panics half-way leaves nothing behind, and later writes go on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_panics_half_way_is_rolled_back_and_the_writer_goes_on() {
+        let (w, dir) = writer().await;
+        for with_group in [false, true] {
+            // With a group: an earlier member waits for the commit while the writer panics.
+            let held = w.lock().await.expect("lock");
+            let member = with_group.then(|| {
+                let queued = Arc::clone(&w);
+                tokio::spawn(async move { insert(&queued, 10).await })
+            });
+            while with_group && w.waiting.load(Ordering::Acquire) < 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let panicking = Arc::clone(&w);
+            let task = tokio::spawn(async move {
+                panicking
+                    .grouped(async |tx| {
+                        tx.exec("insert into t (id) values ($1)", args![99_i64]).await?;
+                        panic!("a bug half-way through a write");
+                        #[allow(unreachable_code)]
+                        Ok(())
+                    })
+                    .await
+            });
+            while w.waiting.load(Ordering::Acquire) < 1 + usize::from(with_group) {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            drop(held);
+            assert!(task.await.is_err(), "the task panicked");
+            if let Some(member) = member {
+                let outcome = member.await.expect("member task");
+                assert!(
+                    matches!(outcome, Err(StoreError::Unavailable(_))),
+                    "the panicking write's group is not committed: {outcome:?}"
+                );
+            }
+            insert(&w, 1 + i64::from(with_group)).await.expect("the next write");
+        }
+        let ids: Vec<i64> = sqlx::query_scalar("select id from t order by id")
+            .fetch_all(&mut *w.lock().await.expect("lock"))
+            .await
+            .expect("read");
+        assert_eq!(ids, vec![1, 2], "nothing of the panicked writes nor of their group is kept");
         w.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

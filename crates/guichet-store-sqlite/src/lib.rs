@@ -2,10 +2,11 @@
 //!
 //! SQLite allows one writer at a time. Rather than let several pooled connections race for the
 //! write lock (a deferred transaction that upgrades to writing fails at once with SQLITE_BUSY,
-//! whatever the busy timeout), the store keeps a single writer connection through which every
-//! write goes, queued fairly behind a lock, with group commit for the busiest writes (`writer`),
-//! and a reader pool for queries, which WAL lets run alongside the writer. The point reads that
-//! nearly every page makes go through neither pool: they run on the caller's thread (`point`).
+//! whatever the busy timeout), the store keeps a single writer through which every write goes,
+//! queued fairly behind a lock, with group commit for the busiest writes (`writer`), which run
+//! on the caller's thread (`exec`), and a reader pool for queries, which WAL lets run alongside
+//! the writer. The point reads that nearly every page makes go through neither pool: they run
+//! on the caller's thread too (`point`).
 
 #![forbid(unsafe_code)]
 

@@ -219,6 +219,10 @@ count_requests() { # backend
   if [[ $1 == sqlite ]]; then tools count-requests sqlite "$w/data/guichet.sqlite3"; else tools count-requests postgres "$db_url"; fi
 }
 
+email_backlog() { # backend: JSON of the acknowledgement e-mails left, and their drain time
+  if [[ $1 == sqlite ]]; then tools email-backlog sqlite "$w/data/guichet.sqlite3"; else tools email-backlog postgres "$db_url"; fi
+}
+
 # The 35,000-tenant territory of bench/run-inbox.sh, if it was generated: start-up and idle RSS
 # of `guichet serve` on it (jobs off, so that nothing in it changes but migrations).
 large_startup() { # backend
@@ -341,9 +345,12 @@ for backend in $backends; do
           run_wrk "$s" "$c" "$c" submit.lua "$base/" "$tenant" "$service" "${citizen_cookies[@]}"
           sleep 1
           after=$(count_requests "$backend")
-          # Rows that reached the table during the run, beside the submissions wrk saw answered.
+          # Rows that reached the table during the run, beside the submissions wrk saw answered;
+          # then the e-mails the job runner had not sent yet, and how long it takes to catch up
+          # (before the next run starts, so that each run starts with an empty outbox).
           f="$w/runs/$(printf '%s-%03d' "$s" "$c").json"
-          python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["db_new_requests"]=int(sys.argv[2]); json.dump(d, open(sys.argv[1], "w"))' "$f" "$((after - before))" ;;
+          backlog=$(email_backlog "$backend")
+          python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["db_new_requests"]=int(sys.argv[2]); d.update(json.loads(sys.argv[3])); json.dump(d, open(sys.argv[1], "w"))' "$f" "$((after - before))" "$backlog" ;;
         *) echo "unknown scenario $s" >&2; exit 1 ;;
       esac
     done

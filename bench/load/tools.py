@@ -9,6 +9,7 @@
     tools.py raw-sqlite DB CLIENTS DURATION_S [ROW_BYTES]   → durable insert rate, JSON
     tools.py pgbench-json STDOUT_FILE LOG_PREFIX      → pgbench's rate and latencies, JSON
     tools.py count-requests sqlite DB | postgres URL  → rows in `requests`
+    tools.py email-backlog sqlite DB | postgres URL [LIMIT_S]  → e-mails waiting, time to send them, JSON
     tools.py json KEY=VALUE...                         → a JSON object (values parsed as JSON if they can be)
     tools.py run-json SCENARIO CONC WRK_JSON SAMPLE_JSON [KEY=VALUE...]  → one run's record
     tools.py assemble WORK_DIR OUT                    → load-<backend>.json from a backend's work dir
@@ -342,18 +343,31 @@ def pgbench_json(stdout_file, log_prefix):
     )
 
 
-def count_requests(kind, where):
+def _count(kind, where, sql):
     if kind == "sqlite":
         c = sqlite3.connect(f"file:{where}?mode=ro", uri=True)
-        print(c.execute("select count(*) from requests").fetchone()[0])
-    else:
-        out = subprocess.run(
-            ["psql", where, "-Atqc", "select count(*) from requests"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        print(out.stdout.strip())
+        return int(c.execute(sql).fetchone()[0])
+    out = subprocess.run(
+        ["psql", where, "-Atqc", sql], check=True, capture_output=True, text=True
+    )
+    return int(out.stdout.strip())
+
+
+def count_requests(kind, where):
+    print(_count(kind, where, "select count(*) from requests"))
+
+
+def email_backlog(kind, where, limit="120"):
+    """Acknowledgement e-mails still waiting when a submission run ends, and how long the job
+    runner then takes to send them all (it runs beside the load, as in production)."""
+    start = time.monotonic()
+    waiting = _count(kind, where, "select count(*) from outbox_emails where status = 'pending'")
+    left = waiting
+    while left > 0 and time.monotonic() - start < float(limit):
+        time.sleep(0.25)
+        left = _count(kind, where, "select count(*) from outbox_emails where status = 'pending'")
+    drained = round(time.monotonic() - start, 2) if left == 0 else None
+    print(json.dumps({"emails_waiting": waiting, "emails_left": left, "emails_drain_s": drained}))
 
 
 # ---------------------------------------------------------------- report
@@ -472,6 +486,17 @@ def report(results_dir, *backends):
                 notes.append(f"**{r['submitted'] / (r['duration_us'] / 1e6):.1f} submissions/s**")
                 if "db_new_requests" in r:
                     notes.append(f"{r['db_new_requests']} new rows in `requests` for {r['submitted']} counted")
+                if "emails_waiting" in r:
+                    if r.get("emails_drain_s") is not None:
+                        notes.append(
+                            f"{r['emails_waiting']} acknowledgement e-mails waiting at the end, "
+                            f"all sent {r['emails_drain_s']} s later"
+                        )
+                    else:
+                        notes.append(
+                            f"{r['emails_waiting']} acknowledgement e-mails waiting at the end, "
+                            f"**{r['emails_left']} still waiting** after the wait"
+                        )
             if "query" in r:
                 notes.append(f"q={r['query']}: {r.get('hits', '?')} matching request(s)")
             if "pages" in r:
@@ -604,6 +629,7 @@ def main():
         "raw-sqlite": raw_sqlite,
         "pgbench-json": pgbench_json,
         "count-requests": count_requests,
+        "email-backlog": email_backlog,
         "report": report,
     }[cmd](*args)
 

@@ -69,7 +69,9 @@ impl JobStore for SqliteStore {
     }
 
     async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
-        // The job runner's bookkeeping shares the commits of the writes it follows.
+        // The job runner's bookkeeping shares the commits of the writes it follows. A claim
+        // waits for its commit: the job it takes may have been enqueued in the same group, by
+        // a write not yet committed, whose data the handler reads from other connections.
         let claimed = self
             .write
             .grouped(async |tx| {
@@ -95,7 +97,7 @@ impl JobStore for SqliteStore {
 
     async fn complete_job(&self, id: JobId, now: OffsetDateTime) -> StoreResult<()> {
         self.write
-            .grouped(async |tx| {
+            .grouped_unawaited(async |tx| {
                 tx.exec(
                     "update jobs set status = 'done', locked_until = null, finished_at = $2 \
                      where id = $1",
@@ -127,7 +129,7 @@ impl JobStore for SqliteStore {
             ),
         };
         self.write
-            .grouped(async |tx| tx.exec(sql, args![id.as_uuid(), error, to_us(at)]).await)
+            .grouped_unawaited(async |tx| tx.exec(sql, args![id.as_uuid(), error, to_us(at)]).await)
             .await?;
         Ok(())
     }

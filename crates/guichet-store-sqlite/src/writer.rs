@@ -224,6 +224,29 @@ impl Writer {
         self: &Arc<Self>,
         write: impl AsyncFnOnce(&mut Direct<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
+        self.group_write(true, write).await
+    }
+
+    /// As [`Self::grouped`], but returns once the write is applied, without waiting for its
+    /// group's commit (which follows within `STRAGGLER_WAIT`, or at once if no writer is
+    /// queued). Other writes see it at once (they go through this connection); a crash or a
+    /// failed group before the commit loses it. Only for bookkeeping whose loss repeats work
+    /// and nothing else: the job runner's completions and failures (a job is run at least
+    /// once; what a job does that must not be repeated, such as marking an e-mail sent,
+    /// waits). Under load each job made three writes in turn, each waiting for a commit behind
+    /// the pages' writes; now two wait.
+    pub(crate) async fn grouped_unawaited<T>(
+        self: &Arc<Self>,
+        write: impl AsyncFnOnce(&mut Direct<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.group_write(false, write).await
+    }
+
+    async fn group_write<T>(
+        self: &Arc<Self>,
+        wait_for_commit: bool,
+        write: impl AsyncFnOnce(&mut Direct<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let mut state = self.acquire().await;
         if self.unfinished.load(Ordering::Acquire) {
             // `settle` rolls back what a panicked write left (see `unfinished`).
@@ -312,6 +335,9 @@ impl Writer {
         }
         // A failed write was rolled back to its savepoint: it has nothing to wait for.
         let value = result?;
+        if !wait_for_commit {
+            return Ok(value);
+        }
         // An error here means the group was dropped without an outcome (a panic): the write
         // is not known to be durable.
         let _ = outcome.wait_for(Option::is_some).await;
@@ -520,6 +546,55 @@ mod tests {
             .expect("read");
         assert_eq!(ids, (1..=8).collect::<Vec<_>>());
         w.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// An unawaited write is seen by the next write at once and committed with its group.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unawaited_write_is_seen_at_once_and_committed_with_its_group() {
+        let (w, dir) = writer().await;
+        let held = w.lock().await.expect("lock");
+        let first = Arc::clone(&w);
+        let unawaited = tokio::spawn(async move {
+            first
+                .grouped_unawaited(async |tx| {
+                    tx.exec("insert into t (id) values ($1)", args![7_i64]).await.map(|_| ())
+                })
+                .await
+        });
+        while w.waiting.load(Ordering::Acquire) < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let second = Arc::clone(&w);
+        let seen = tokio::spawn(async move {
+            second
+                .grouped(async |tx| {
+                    tx.row("select count(*) as n from t", &[], |r| {
+                        crate::point::Columns::get::<i64>(r, "n")
+                    })
+                    .await
+                })
+                .await
+        });
+        while w.waiting.load(Ordering::Acquire) < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        drop(held);
+        unawaited.await.expect("task").expect("applied");
+        assert_eq!(seen.await.expect("task").expect("count"), Some(1), "the next write sees it");
+        assert_eq!(w.group_stats(), (1, 2), "one commit for both");
+        w.close().await;
+        let mut reader = SqliteConnectOptions::new()
+            .filename(dir.join("w.sqlite3"))
+            .read_only(true)
+            .connect()
+            .await
+            .expect("reader");
+        let n: i64 = sqlx::query_scalar("select count(*) from t where id = 7")
+            .fetch_one(&mut reader)
+            .await
+            .expect("read");
+        assert_eq!(n, 1, "committed");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -169,8 +169,29 @@ impl Columns for sqlx::sqlite::SqliteRow {
     }
 }
 
+thread_local! {
+    /// The column after the one last looked up by name on this thread.
+    static NEXT_COLUMN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl Columns for rusqlite::Row<'_> {
     fn get<T: Column>(&self, name: &str) -> StoreResult<T> {
-        rusqlite::Row::get(self, name).map_err(map_err)
+        // rusqlite finds a column by name by comparing it with every column's name from the
+        // first (each fetched from SQLite and checked as UTF-8): a session read with its
+        // account, decoded field by field, made hundreds of comparisons, a twentieth of a form
+        // page's time. Decoders read columns mostly in their `select` order, so the search
+        // starts after the last column found, and wraps around; rusqlite's own search (which
+        // ignores case) answers what this one does not find.
+        let stmt = self.as_ref();
+        let count = stmt.column_count();
+        let next = NEXT_COLUMN.get().min(count);
+        let found =
+            (next..count).chain(0..next).find(|&i| stmt.column_name(i).is_ok_and(|n| n == name));
+        let index = match found {
+            Some(i) => i,
+            None => stmt.column_index(name).map_err(map_err)?,
+        };
+        NEXT_COLUMN.set(index + 1);
+        rusqlite::Row::get(self, index).map_err(map_err)
     }
 }

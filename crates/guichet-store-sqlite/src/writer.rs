@@ -15,8 +15,9 @@
 //! runs on a blocking thread. The other writes (rarer: accounts, settings, imports) use a sqlx
 //! connection; both connections are behind the same lock, and a group is committed before the
 //! sqlx connection is handed out, so they never hold SQLite's write lock at the same time.
-//! Each write still returns only after that commit is durable, so a citizen's acknowledgement is
-//! never sent for data a power cut could lose; but the disk flush, which is most of a small
+//! Each write still returns only after that commit is durable (bar the job runner's
+//! completions, see `grouped_unawaited`), so a citizen's acknowledgement is never sent for data
+//! a power cut could lose; but the disk flush, which is most of a small
 //! write's cost with `synchronous=FULL`, is shared by up to `MAX_GROUP` writes. A write that
 //! fails rolls back its own savepoint and nothing else. Should SQLite have rolled back the whole
 //! transaction (disk full, I/O error), the group fails as one, every member gets an error, and

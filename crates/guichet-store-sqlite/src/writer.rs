@@ -495,6 +495,20 @@ mod tests {
         (w, dir)
     }
 
+    /// The ids committed to the test table, read from a connection of their own.
+    async fn committed_ids(dir: &std::path::Path) -> Vec<i64> {
+        let mut reader = SqliteConnectOptions::new()
+            .filename(dir.join("w.sqlite3"))
+            .read_only(true)
+            .connect()
+            .await
+            .expect("reader");
+        sqlx::query_scalar("select id from t order by id")
+            .fetch_all(&mut reader)
+            .await
+            .expect("read")
+    }
+
     async fn insert(w: &Arc<Writer>, id: i64) -> Result<(), StoreError> {
         w.grouped(async |tx| tx.exec("insert into t (id) values ($1)", args![id]).await.map(|_| ()))
             .await
@@ -535,17 +549,7 @@ mod tests {
         assert_eq!(w.group_stats(), (2, 9), "the eight queued writes shared one commit");
 
         // Everything committed is there, read from another connection.
-        let mut reader = SqliteConnectOptions::new()
-            .filename(dir.join("w.sqlite3"))
-            .read_only(true)
-            .connect()
-            .await
-            .expect("reader");
-        let ids: Vec<i64> = sqlx::query_scalar("select id from t order by id")
-            .fetch_all(&mut reader)
-            .await
-            .expect("read");
-        assert_eq!(ids, (1..=8).collect::<Vec<_>>());
+        assert_eq!(committed_ids(&dir).await, (1..=8).collect::<Vec<_>>());
         w.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -585,17 +589,7 @@ mod tests {
         assert_eq!(seen.await.expect("task").expect("count"), Some(1), "the next write sees it");
         assert_eq!(w.group_stats(), (1, 2), "one commit for both");
         w.close().await;
-        let mut reader = SqliteConnectOptions::new()
-            .filename(dir.join("w.sqlite3"))
-            .read_only(true)
-            .connect()
-            .await
-            .expect("reader");
-        let n: i64 = sqlx::query_scalar("select count(*) from t where id = 7")
-            .fetch_one(&mut reader)
-            .await
-            .expect("read");
-        assert_eq!(n, 1, "committed");
+        assert_eq!(committed_ids(&dir).await, vec![7], "committed");
         let _ = std::fs::remove_dir_all(dir);
     }
 

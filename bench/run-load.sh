@@ -8,7 +8,8 @@
 #
 # Environment: GUICHET_BIN (default ${CARGO_TARGET_DIR:-target}/release/guichet; it is not
 # built here), DURATION (10s), CONCURRENCY ("1 16 64"), BACKENDS ("sqlite postgres"),
-# SCENARIOS ("catalogue form inbox search request dashboard submit"; also "home" and "service"),
+# SCENARIOS ("catalogue fresh form inbox search request dashboard send submit"; also "home" and
+# "service"),
 # WRK_THREADS (2: wrk threads of the GET scenarios, at most the concurrency), WRK_TIMEOUT (10s),
 # SEARCH_QUERY (horaires), LOAD_DIR (/var/tmp/guichet-load: data directories, on disk, not a
 # tmpfs, so that fsync is real), KEEP=1 (keep the data and the PostgreSQL databases),
@@ -26,7 +27,7 @@ bin="${GUICHET_BIN:-${CARGO_TARGET_DIR:-target}/release/guichet}"
 duration="${DURATION:-10s}"
 concurrency="${CONCURRENCY:-1 16 64}"
 backends="${BACKENDS:-sqlite postgres}"
-scenarios="${SCENARIOS:-catalogue form inbox search request dashboard submit}"
+scenarios="${SCENARIOS:-catalogue fresh form inbox search request dashboard send submit}"
 wrk_threads="${WRK_THREADS:-2}"
 wrk_timeout="${WRK_TIMEOUT:-10s}"
 search_query="${SEARCH_QUERY:-horaires}"
@@ -40,6 +41,8 @@ tools() { python3 "$root/bench/load/tools.py" "$@"; }
 password=demo-guichet-2026
 tenant=saint-aubin-sur-lys
 service=question-mairie
+# A form without a summary page: sent from its one page (the "send" scenario).
+report_service=signalement
 citizens="camille.martin louis.bernard ines.petit jules.moreau lea.garnier noah.faure"
 commune_agent="agent@$tenant.test"
 epci_agent="agent@cc-val-de-lys.test"
@@ -303,6 +306,8 @@ for backend in $backends; do
   draft_path="/${draft#*://*/}"
   [[ "$draft_path" == /$tenant/brouillons/*/etape/1 ]] || { echo "starting a draft answered $draft" >&2; exit 1; }
   check_page "$base$draft_path" "${citizen_cookies[0]}" "form page"
+  fresh_path="/$tenant/demarches/$service/formulaire"
+  check_page "$base$fresh_path" "${citizen_cookies[0]}" "form page opened from the service page"
   check_page "$base/agents/" "$agent_cookie" "inbox"
   check_page "$base/agents/?q=$search_query" "$agent_cookie" "search"
   check_page "$base/agents/tableau-de-bord" "$epci_cookie" "dashboard"
@@ -328,6 +333,7 @@ for backend in $backends; do
         catalogue) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/demarches" "" ;;
         home) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/" "" ;;
         service) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/demarches/$service" "" ;;
+        fresh) run_wrk "$s" "$c" "$t" get.lua "$base$fresh_path" "${citizen_cookies[0]}" ;;
         form)
           run_wrk "$s" "$c" "$t" get.lua "$base$draft_path" "${citizen_cookies[0]}"
           check_page "$base$draft_path" "${citizen_cookies[0]}" "form page after the run" ;;
@@ -339,10 +345,14 @@ for backend in $backends; do
           run_extra="pages=${#request_paths[@]}"
           run_wrk "$s" "$c" "$t" get.lua "$base/agents/" "$agent_cookie" "${request_paths[@]}" ;;
         dashboard) run_wrk "$s" "$c" "$t" get.lua "$base/agents/tableau-de-bord" "$epci_cookie" ;;
-        submit)
+        send|submit)
           before=$(count_requests "$backend")
           run_extra=""
-          run_wrk "$s" "$c" "$c" submit.lua "$base/" "$tenant" "$service" "${citizen_cookies[@]}"
+          if [[ $s == send ]]; then
+            run_wrk "$s" "$c" "$c" send.lua "$base/" "$tenant" "$report_service" "${citizen_cookies[@]}"
+          else
+            run_wrk "$s" "$c" "$c" submit.lua "$base/" "$tenant" "$service" "${citizen_cookies[@]}"
+          fi
           sleep 1
           after=$(count_requests "$backend")
           # Rows that reached the table during the run, beside the submissions wrk saw answered;

@@ -110,3 +110,21 @@ function done(summary, latency, requests)
   out:write(json_value(report), "\n")
   if path then out:close() end
 end
+
+-- The report of a flow script (submit.lua, send.lua): submissions completed, and the
+-- unexpected answers by step (`names`), with a few samples. Each thread keeps `submitted`,
+-- `unexpected`, `unexpected_by_step` (by step number) and `last_unexpected`.
+function flow_report(report, names)
+  report.submitted = sum_threads("submitted")
+  report.unexpected = sum_threads("unexpected")
+  local by_step, samples = {}, {}
+  for _, name in ipairs(names) do by_step[name] = 0 end
+  each_thread(function(t)
+    local u = t:get("unexpected_by_step")
+    for i, name in ipairs(names) do by_step[name] = by_step[name] + (u[i] or 0) end
+    local last = t:get("last_unexpected")
+    if last ~= nil and last ~= "" and #samples < 5 then table.insert(samples, last) end
+  end)
+  report.unexpected_by_step = by_step
+  report.unexpected_samples = samples
+end

@@ -108,16 +108,5 @@ function response(status, headers, body)
 end
 
 function extra_report(report)
-  report.submitted = sum_threads("submitted")
-  report.unexpected = sum_threads("unexpected")
-  local by_step, samples = {}, {}
-  for i, name in ipairs(names) do by_step[name] = 0 end
-  each_thread(function(t)
-    local u = t:get("unexpected_by_step")
-    for i, name in ipairs(names) do by_step[name] = by_step[name] + (u[i] or 0) end
-    local last = t:get("last_unexpected")
-    if last ~= nil and last ~= "" and #samples < 5 then table.insert(samples, last) end
-  end)
-  report.unexpected_by_step = by_step
-  report.unexpected_samples = samples
+  flow_report(report, names)
 end

@@ -2,8 +2,9 @@
 // reached, the error states included:
 //  - on a phone (375 px): sign-up from a service page, e-mail verification through the demo
 //    mailbox, a problem report (`signalement`, an EPCI service offered on the commune portal)
-//    with a refused empty description, a refused mistyped file and an accepted PNG photo, the
-//    summary, sending, the request page, its acknowledgement document and "my space";
+//    with a refused empty description, a refused mistyped file and an accepted PNG photo, sent
+//    from its one page (the form has no summary), the request page, its acknowledgement
+//    document and "my space";
 //  - on a desktop (1280 px): the demo citizen logs in and asks the mairie a question.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -125,20 +126,24 @@ test('on a phone: sign up, verify the e-mail, report a problem with a photo, get
     const start = page.getByRole('button', { name: 'Commencer la démarche' });
     assert.equal(await start.count(), 1);
     await checkPage(page, 'journey-service');
+    // The form opens with a GET (no draft yet). A report has no summary page: its one page
+    // sends the request, and says where the acknowledgement goes.
     response = await navigation(page, () => start.click());
     assert.equal(response.status(), 200);
-    assert.match(new URL(page.url()).pathname, new RegExp(`^${COMMUNE}/brouillons/[^/]+/etape/1$`));
+    assert.equal(new URL(page.url()).pathname, `${COMMUNE}/demarches/signalement/formulaire`);
     assert.equal(await h1(page), 'Le problème');
     assert.match(await page.locator('.step-count').innerText(), /Étape 1 sur 1/);
+    assert.equal(await page.getByRole('button', { name: 'Continuer' }).count(), 0, 'no summary step');
+    assert.ok((await page.locator('#send-notice').innerText()).includes(person.email), 'the acknowledgement address is told');
     await checkPage(page, 'journey-step');
 
     // Everything but the description: refused, the error state is accessible.
-    const continueButton = page.getByRole('button', { name: 'Continuer' });
+    const sendButton = page.getByRole('button', { name: 'Envoyer ma demande' });
     await page.getByRole('radio', { name: 'Voirie et trottoirs' }).check();
     await page.getByLabel('Numéro et voie').fill('3 rue de la Lys');
     await page.getByLabel('Code postal').fill('45130');
     await page.getByLabel('Commune', { exact: true }).fill('Saint-Aubin-sur-Lys');
-    response = await navigation(page, () => continueButton.click());
+    response = await navigation(page, () => sendButton.click());
     assert.equal(response.status(), 422, 'an empty required description is refused with 422');
     let errors = await errorSummary(page);
     assert.deepEqual(errors.links.map((l) => l.href), ['#description']);
@@ -155,7 +160,7 @@ test('on a phone: sign up, verify the e-mail, report a problem with a photo, get
     // A text file named photo.jpg: refused by its content.
     await description.fill('Nid-de-poule profond devant la boulangerie, dangereux pour les vélos.');
     await page.getByLabel('Photo').setInputFiles(mistypedPhoto);
-    response = await navigation(page, () => continueButton.click());
+    response = await navigation(page, () => sendButton.click());
     assert.equal(response.status(), 422, 'a file that is not an image is refused with 422');
     errors = await errorSummary(page);
     assert.deepEqual(errors.links.map((l) => l.href), ['#photo']);
@@ -167,21 +172,10 @@ test('on a phone: sign up, verify the e-mail, report a problem with a photo, get
     assert.match(await page.getByLabel(/^Description/).inputValue(), /Nid-de-poule/, 'the description is kept');
     await checkPage(page, 'journey-step-refused-file');
 
-    // A real PNG: accepted, on to the summary.
+    // A real PNG: accepted, and the request is sent at once: the request page, with its
+    // reference, timeline, documents and message form.
     await page.getByLabel('Photo').setInputFiles(goodPhoto);
-    response = await navigation(page, () => continueButton.click());
-    assert.equal(response.status(), 200);
-    assert.match(new URL(page.url()).pathname, new RegExp(`^${COMMUNE}/brouillons/[^/]+/recapitulatif$`));
-    assert.equal(await h1(page), 'Vérifiez votre demande avant de l\'envoyer');
-    const summary = await page.locator('.summary').innerText();
-    assert.match(summary, /Voirie et trottoirs/);
-    assert.match(summary, /Nid-de-poule profond/);
-    assert.match(summary, /3 rue de la Lys, 45130 Saint-Aubin-sur-Lys/);
-    assert.match(summary, /nid-de-poule\.png/);
-    await checkPage(page, 'journey-summary');
-
-    // Sending: the request page, with its reference, timeline, documents and message form.
-    response = await navigation(page, () => page.getByRole('button', { name: 'Envoyer ma demande' }).click());
+    response = await navigation(page, () => sendButton.click());
     assert.equal(response.status(), 200);
     const sent = new URL(page.url());
     assert.match(sent.pathname, /^\/compte\/demandes\/[^/]+$/);

@@ -19,6 +19,20 @@ use crate::values::{Email, Phone};
 pub struct FormDefinition {
     /// Pages, shown one after the other (those whose condition holds).
     pub pages: Vec<FormPage>,
+    /// Whether the citizen goes through a summary page before sending (Publik's "page de
+    /// validation"). Without one, the last page's button sends the request: a short form, such
+    /// as a problem report, is then a page and a POST, two round trips on a poor connection.
+    #[serde(default = "summary_page_by_default", skip_serializing_if = "is_true")]
+    pub confirmation: bool,
+}
+
+fn summary_page_by_default() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// One step of a form.
@@ -799,5 +813,27 @@ mod tests {
             {"key": "a", "label": "A", "type": "text"}, {"key": "a", "label": "A2", "type": "email"}
         ]}]})).expect("parses");
         assert_eq!(dup.check(), Err(DefinitionError::DuplicateKey("a".into())));
+    }
+
+    #[test]
+    fn a_summary_page_is_the_default_and_stored_forms_keep_theirs() {
+        // Forms stored before the setting existed have a summary page.
+        let old: FormDefinition =
+            serde_json::from_value(json!({"pages": [{"id": "p", "title": "P", "fields": []}]}))
+                .expect("parses");
+        assert!(old.confirmation);
+        // The default is not written out: stored forms stay as they were.
+        assert!(serde_json::to_value(&old).expect("serialises").get("confirmation").is_none());
+        let report = crate::catalogue::templates()
+            .expect("templates")
+            .into_iter()
+            .find(|t| t.key == "signalement")
+            .expect("template")
+            .form;
+        assert!(!report.confirmation, "a problem report is sent from its one page");
+        let stored = serde_json::to_value(&report).expect("serialises");
+        assert_eq!(stored["confirmation"], json!(false));
+        let back: FormDefinition = serde_json::from_value(stored).expect("parses");
+        assert_eq!(back, report);
     }
 }

@@ -373,8 +373,13 @@ impl RequestStore for PgStore {
             // A second send of the same draft (a double click, a retried POST) gets the first
             // request back. Two sends at the same instant both pass here; the unique draft_id
             // refuses the second insert.
-            let existing = sqlx::query("select id, reference from requests where draft_id = $1")
-                .bind(draft.as_uuid())
+            // Another citizen's draft id (a page's token tampered with) is not found here, and
+            // the insert below then meets the unique index.
+            let existing = sqlx::query(
+                "select id, reference from requests where draft_id = $1 and citizen_id = $2",
+            )
+            .bind(draft.as_uuid())
+            .bind(r.citizen_id.map(|c| c.as_uuid()))
                 .fetch_optional(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;

@@ -263,8 +263,10 @@ async fn submit_in(
     if let Some(draft) = r.draft_id {
         let existing = tx
             .row(
-                "select id, reference from requests where draft_id = $1",
-                args![draft.as_uuid()],
+                // Another citizen's draft id (a page's token tampered with) is not found here,
+                // and the insert below then meets the unique index.
+                "select id, reference from requests where draft_id = $1 and citizen_id = $2",
+                args![draft.as_uuid(), r.citizen_id.map(|c| c.as_uuid())],
                 |row| Ok((row.get::<Uuid>("id")?, row.get::<String>("reference")?)),
             )
             .await?;

@@ -119,6 +119,12 @@ pub fn router(state: AppState) -> Router {
         .route("/{tenant}/demarches/{service}", get(pages::catalogue::service_page))
         .route("/{tenant}/demarches/{service}/commencer", post(pages::demarche::start))
         .route(
+            "/{tenant}/demarches/{service}/formulaire",
+            get(pages::demarche::fresh_form)
+                .post(pages::demarche::fresh_submit)
+                .layer(DefaultBodyLimit::max(pages::demarche::MAX_BODY)),
+        )
+        .route(
             "/{tenant}/brouillons/{draft}/etape/{step}",
             get(pages::demarche::step_form)
                 .post(pages::demarche::step_submit)

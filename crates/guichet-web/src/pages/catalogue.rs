@@ -119,7 +119,9 @@ struct ServicePage {
     service: Arc<Service>,
     provider: Option<String>,
     regime: String,
-    csrf: Option<String>,
+    /// A citizen is logged in: the button opens the form (a GET: nothing is written until its
+    /// first page is posted).
+    logged_in: bool,
     login_href: String,
 }
 
@@ -145,10 +147,6 @@ pub(crate) async fn service_page(
         (Some(r @ (Regime::Sva | Regime::Svr)), Ok(length)) => LegalDelay::new(r, length).label(),
         _ => "Pas de décision implicite : le service vous répond directement.".to_owned(),
     };
-    let csrf = match visitor.citizen() {
-        Some(_) => Some(visitor.csrf(&state).await?),
-        None => None,
-    };
     let here = format!("/{}/demarches/{}", tenant.slug, service.slug);
     let login_href = format!("/compte/connexion?retour={}", crate::pages::url_encode(&here));
     render(&ServicePage {
@@ -157,7 +155,7 @@ pub(crate) async fn service_page(
         service,
         provider,
         regime,
-        csrf,
+        logged_in: visitor.citizen().is_some(),
         login_href,
     })
 }

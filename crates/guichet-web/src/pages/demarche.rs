@@ -352,6 +352,9 @@ struct Ctx {
     citizen: Citizen,
     draft: Draft,
     service: Arc<Service>,
+    /// The draft is not saved yet: the form was opened from the service page, and the first
+    /// POST of its first page creates it, under the id that page carried.
+    fresh: bool,
 }
 
 async fn load(
@@ -372,7 +375,80 @@ async fn load(
         return Err(AppError::NotFound);
     }
     let service = crate::cache::service(state, draft.service_id).await?;
-    Ok(Ctx { tenant, base, citizen, draft, service })
+    Ok(Ctx { tenant, base, citizen, draft, service, fresh: false })
+}
+
+/// The context of a form opened from the service page: the service, offered and open, and a
+/// draft that exists only once its first page is posted.
+async fn load_fresh(
+    state: &AppState,
+    visitor: &Visitor,
+    slug: &str,
+    service_slug: &str,
+    domain: Option<&DomainTenant>,
+) -> Result<Ctx, AppError> {
+    let tenant = load_tenant(state, slug).await?;
+    let base = tenant_base(&tenant, domain);
+    let back = format!("/{}/demarches/{service_slug}/formulaire", tenant.slug);
+    let citizen = require_citizen(state, visitor, &back).await?;
+    let (service, draft) = new_draft(state, &tenant, &citizen, service_slug).await?;
+    Ok(Ctx { tenant, base, citizen, draft, service, fresh: true })
+}
+
+/// An empty draft of a service `tenant` offers and has open, on its first page (not saved).
+async fn new_draft(
+    state: &AppState,
+    tenant: &Tenant,
+    citizen: &Citizen,
+    service_slug: &str,
+) -> Result<(Arc<Service>, Draft), AppError> {
+    let service = find_offered(state, tenant, service_slug).await?;
+    if !service.enabled {
+        return Err(AppError::NotFound);
+    }
+    let answers = Answers::new();
+    let first = first_page(&service.form, &answers)?;
+    let draft = Draft {
+        id: DraftId::new(),
+        citizen_id: citizen.id,
+        service_id: service.id,
+        portal_tenant_id: tenant.id,
+        answers,
+        page: i32::try_from(first).unwrap_or(0),
+        updated_at: OffsetDateTime::now_utc(),
+    };
+    Ok((service, draft))
+}
+
+/// The `_brouillon` field of a form opened from the service page: the id its draft is created
+/// under, sealed with the session's CSRF token. A citizen cannot name an id of their choosing
+/// (another citizen's draft, whose later submission would then collide with theirs), and a
+/// page from another session is refused.
+fn seal_draft_id(csrf: &str, id: DraftId) -> String {
+    format!("{id}.{}", draft_id_mac(csrf, &id.to_string()))
+}
+
+fn unseal_draft_id(csrf: &str, sealed: &str) -> Option<DraftId> {
+    let (id, mac) = sealed.split_once('.')?;
+    let expected = draft_id_mac(csrf, id);
+    let same = expected.len() == mac.len()
+        && expected.bytes().zip(mac.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    if same { id.parse().ok() } else { None }
+}
+
+fn draft_id_mac(csrf: &str, id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(csrf.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(b"draft:");
+    mac.update(id.as_bytes());
+    mac.finalize().into_bytes().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The first page shown for these answers; a form without any has nothing to fill.
+fn first_page(form: &FormDefinition, answers: &Answers) -> Result<usize, AppError> {
+    form.visible_pages(answers).first().copied().ok_or(AppError::NotFound)
 }
 
 fn step_href(base: &str, draft: DraftId, page: usize) -> String {
@@ -387,7 +463,9 @@ fn parse_step(step: &str, form: &FormDefinition, answers: &Answers) -> Result<us
 
 // ---------------------------------------------------------------- handlers
 
-/// `POST /{tenant}/demarches/{service}/commencer`
+/// `POST /{tenant}/demarches/{service}/commencer`: starts an empty draft and opens its first
+/// page. The service page now opens the form with a GET (`fresh_form`), which writes nothing;
+/// this stays for pages and bookmarks made before, and for clients that want the draft first.
 pub(crate) async fn start(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -401,19 +479,9 @@ pub(crate) async fn start(
         require_citizen(&state, &visitor, &format!("/{}/demarches/{service_slug}", tenant.slug))
             .await?;
     visitor.check_csrf(form.get("_csrf"))?;
-    let service = find_offered(&state, &tenant, &service_slug).await?;
-    let answers = Answers::new();
-    let first = service.form.visible_pages(&answers).first().copied().unwrap_or(0);
-    let draft = Draft {
-        id: DraftId::new(),
-        citizen_id: citizen.id,
-        service_id: service.id,
-        portal_tenant_id: tenant.id,
-        answers,
-        page: i32::try_from(first).unwrap_or(0),
-        updated_at: OffsetDateTime::now_utc(),
-    };
+    let (_, draft) = new_draft(&state, &tenant, &citizen, &service_slug).await?;
     state.store.save_draft(&draft).await?;
+    let first = usize::try_from(draft.page).unwrap_or(0);
     Ok(Redirect::to(&step_href(&base, draft.id, first)).into_response())
 }
 
@@ -424,8 +492,14 @@ struct StepPage {
     base: String,
     csrf: String,
     service: Arc<Service>,
-    draft: DraftId,
-    step: usize,
+    /// Where the page is posted: the draft's step, or the service's form while no draft exists.
+    action: String,
+    /// The id the draft is created under, sealed, on a form opened from the service page.
+    token: Option<String>,
+    /// The page's button sends the request (the form has no summary page, and this is its last
+    /// page); the citizen is told where the acknowledgement goes.
+    sends: bool,
+    email: String,
     position: usize,
     total: usize,
     page_title: String,
@@ -455,13 +529,21 @@ async fn render_step(
     } else {
         format!("Erreur – {} – étape {position} sur {}", ctx.service.title, visible.len())
     };
+    let action = if ctx.fresh {
+        format!("{}/demarches/{}/formulaire", ctx.base, ctx.service.slug)
+    } else {
+        step_href(&ctx.base, ctx.draft.id, page)
+    };
+    let csrf = visitor.csrf(state).await?;
     let page_view = StepPage {
         layout: Layout::tenant(layout_title, &ctx.tenant, &ctx.base),
         base: ctx.base.clone(),
-        csrf: visitor.csrf(state).await?,
+        token: ctx.fresh.then(|| seal_draft_id(&csrf, ctx.draft.id)),
+        csrf,
         service: Arc::clone(&ctx.service),
-        draft: ctx.draft.id,
-        step: page + 1,
+        action,
+        sends: sends_directly(ctx, page),
+        email: ctx.citizen.email.to_string(),
         position,
         total: visible.len(),
         page_title: title,
@@ -472,6 +554,65 @@ async fn render_step(
         errors,
     };
     render(&page_view)
+}
+
+/// Whether this page's button sends the request: the form has no summary page, no page follows
+/// this one, and the citizen's address is confirmed (otherwise the summary says why the request
+/// cannot be sent yet).
+fn sends_directly(ctx: &Ctx, page: usize) -> bool {
+    let form = &ctx.service.form;
+    !form.confirmation
+        && form.next_page(page, &ctx.draft.answers).is_none()
+        && ctx.citizen.email_verified_at.is_some()
+}
+
+/// `GET /{tenant}/demarches/{service}/formulaire`: the form's first page, opened from the
+/// service page. Nothing is written until the citizen posts it: opening a form and leaving
+/// leaves no empty draft behind.
+pub(crate) async fn fresh_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, service_slug)): Path<(String, String)>,
+    domain: Option<Extension<DomainTenant>>,
+) -> Result<Response, AppError> {
+    let ctx = load_fresh(&state, &visitor, &slug, &service_slug, domain.as_deref()).await?;
+    let page = usize::try_from(ctx.draft.page).unwrap_or(0);
+    render_step(&state, &visitor, &ctx, page, None, Vec::new()).await
+}
+
+/// `POST /{tenant}/demarches/{service}/formulaire`: the first page of a form opened from the
+/// service page. The draft is created under the id the page carried, so that posting the page
+/// twice (a double click, the back button) finds the same draft, or the request it became.
+pub(crate) async fn fresh_submit(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((slug, service_slug)): Path<(String, String)>,
+    domain: Option<Extension<DomainTenant>>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let mut ctx = load_fresh(&state, &visitor, &slug, &service_slug, domain.as_deref()).await?;
+    let page = usize::try_from(ctx.draft.page).unwrap_or(0);
+    // The service is shared (`Arc`): its fields outlive the context handed on below.
+    let service = Arc::clone(&ctx.service);
+    let fields: Vec<&Field> = service.form.pages[page].fields.iter().collect();
+    let posted = read_posted(&state, request, &fields, Some(ctx.citizen.id)).await?;
+    visitor.check_csrf(posted.get("_csrf"))?;
+    // Without a valid token (a client that drops the field), the page still counts: its draft
+    // gets a new id, and only a second post of the same page would make a second draft.
+    let token = unseal_draft_id(posted.get("_csrf"), posted.get("_brouillon"))
+        .unwrap_or(ctx.draft.id);
+    match state.store.get_draft(token, ctx.citizen.id).await? {
+        // Posted again after the draft was made: the same draft, if it is this form's.
+        Some(draft) => {
+            if draft.service_id != ctx.service.id || draft.portal_tenant_id != ctx.tenant.id {
+                return Err(AppError::NotFound);
+            }
+            ctx.draft = draft;
+            ctx.fresh = false;
+        }
+        None => ctx.draft.id = token,
+    }
+    apply_posted(&state, &visitor, ctx, page, &fields, posted).await
 }
 
 /// `GET /{tenant}/brouillons/{draft}/etape/{n}`
@@ -497,11 +638,27 @@ pub(crate) async fn step_submit(
     request: Request,
 ) -> Result<Response, AppError> {
     let back = format!("/{slug}/brouillons/{draft}/etape/{step}");
-    let mut ctx = load(&state, &visitor, &slug, &draft, domain.as_deref(), &back).await?;
+    let ctx = load(&state, &visitor, &slug, &draft, domain.as_deref(), &back).await?;
     let page = parse_step(&step, &ctx.service.form, &ctx.draft.answers)?;
-    let fields: Vec<&Field> = ctx.service.form.pages[page].fields.iter().collect();
+    // The service is shared (`Arc`): its fields outlive the context handed on below.
+    let service = Arc::clone(&ctx.service);
+    let fields: Vec<&Field> = service.form.pages[page].fields.iter().collect();
     let posted = read_posted(&state, request, &fields, Some(ctx.citizen.id)).await?;
     visitor.check_csrf(posted.get("_csrf"))?;
+    apply_posted(&state, &visitor, ctx, page, &fields, posted).await
+}
+
+/// Validates and saves a posted page, then goes to the next page, the previous one, the
+/// summary, back to the account ("finish later"), or sends the request when the form has no
+/// summary page.
+async fn apply_posted(
+    state: &AppState,
+    visitor: &Visitor,
+    mut ctx: Ctx,
+    page: usize,
+    fields: &[&Field],
+    posted: Posted,
+) -> Result<Response, AppError> {
     let action = posted.get("action").to_owned();
     let mut errors =
         ctx.service.form.apply_page(page, &posted.raw, &posted.files, &mut ctx.draft.answers);
@@ -520,14 +677,37 @@ pub(crate) async fn step_submit(
     };
     ctx.draft.page = i32::try_from(next).unwrap_or(0);
     ctx.draft.updated_at = OffsetDateTime::now_utc();
+    // Sent from its last page, without a summary: the request is made in one write, and the
+    // draft is never saved (the submission would delete it at once).
+    if action == "envoyer" && errors.is_empty() && next == page && sends_directly(&ctx, page) {
+        let outcome = send(state, &ctx.citizen, &ctx.tenant, ctx.draft.clone()).await;
+        return match outcome {
+            Ok(Sent::Made(request)) => {
+                Ok(Redirect::to(&format!("/compte/demandes/{request}?envoye=1")).into_response())
+            }
+            // The service changed since the page was shown: the draft keeps the answers.
+            Ok(Sent::Incomplete(missing)) => {
+                state.store.save_draft(&ctx.draft).await?;
+                Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, missing)).into_response())
+            }
+            Err(e) => {
+                // Nothing valid is lost: the answers wait in a draft.
+                if let Err(saved) = state.store.save_draft(&ctx.draft).await {
+                    tracing::warn!(error = %saved, "could not keep the answers of a failed submission");
+                }
+                Err(e)
+            }
+        };
+    }
     // Valid answers are saved even when others are refused: nothing valid is lost.
     state.store.save_draft(&ctx.draft).await?;
+    ctx.fresh = false;
 
     if action == "precedent" {
         return Ok(Redirect::to(&step_href(&ctx.base, ctx.draft.id, next)).into_response());
     }
     if !errors.is_empty() {
-        let response = render_step(&state, &visitor, &ctx, page, Some(&posted.raw), errors).await?;
+        let response = render_step(state, visitor, &ctx, page, Some(&posted.raw), errors).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, response).into_response());
     }
     if action == "enregistrer" {
@@ -610,7 +790,7 @@ pub(crate) async fn submit(
     let tenant = load_tenant(&state, &slug).await?;
     let base = tenant_base(&tenant, domain.as_deref());
     let draft_id: DraftId = draft.parse().map_err(|_| AppError::NotFound)?;
-    let Some(mut draft) = state.store.get_draft(draft_id, citizen.id).await? else {
+    let Some(draft) = state.store.get_draft(draft_id, citizen.id).await? else {
         // Already submitted (the draft is consumed by its submission), or never existed.
         return match state.store.find_request_by_draft(draft_id, citizen.id).await? {
             Some(request) => {
@@ -627,10 +807,37 @@ pub(crate) async fn submit(
             Redirect::to(&format!("{base}/brouillons/{draft_id}/recapitulatif")).into_response()
         );
     }
+    match send(&state, &citizen, &tenant, draft).await? {
+        Sent::Made(request) => {
+            Ok(Redirect::to(&format!("/compte/demandes/{request}?envoye=1")).into_response())
+        }
+        Sent::Incomplete(page) => {
+            Ok(Redirect::to(&step_href(&base, draft_id, page)).into_response())
+        }
+    }
+}
+
+/// What sending a draft came to.
+enum Sent {
+    /// The request, made now or by an earlier send of the same draft.
+    Made(RequestId),
+    /// The service's form asks for more than the draft holds (it changed meanwhile): the page
+    /// to complete.
+    Incomplete(usize),
+}
+
+/// Makes the request from a complete draft sent from `tenant`'s portal, with its
+/// acknowledgement, in one transaction.
+async fn send(
+    state: &AppState,
+    citizen: &Citizen,
+    tenant: &Tenant,
+    mut draft: Draft,
+) -> Result<Sent, AppError> {
     // Read fresh: the submission fixes the legal regime and delay the request runs under.
     let service = state.store.get_service(draft.service_id).await?;
     if let Err(page) = service.form.check_complete(&mut draft.answers) {
-        return Ok(Redirect::to(&step_href(&base, draft.id, page)).into_response());
+        return Ok(Sent::Incomplete(page));
     }
     let handler = state.store.get_tenant(service.tenant_id).await?;
     // An EPCI service asked from a commune's portal is routed with that commune.
@@ -691,7 +898,7 @@ pub(crate) async fn submit(
             area,
             what: "votre demande",
         };
-        let (document, email) = ack::render(&state, &a, citizen.email.as_str(), request_id)
+        let (document, email) = ack::render(state, &a, citizen.email.as_str(), request_id)
             .map_err(|e| e.to_string())?;
         let event = |kind: &str, actor: ActorKind, data: Value| NewEvent {
             id: EventId::new(),
@@ -729,7 +936,7 @@ pub(crate) async fn submit(
     if submitted.created {
         tracing::info!(request.id = %submitted.id, request.reference = %submitted.reference, channel = "web", "request submitted");
     }
-    Ok(Redirect::to(&format!("/compte/demandes/{}?envoye=1", submitted.id)).into_response())
+    Ok(Sent::Made(submitted.id))
 }
 
 /// `POST /{tenant}/brouillons/{draft}/supprimer`

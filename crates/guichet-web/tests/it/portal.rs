@@ -105,10 +105,13 @@ async fn log_in(c: &mut Client<'_>, email: &str, password: &str) -> crate::Page 
 }
 
 /// Starts a service on a portal; returns the first step's path.
+///
+/// The service page opens the form with a GET, which makes no draft; this posts "commencer",
+/// which makes an empty one at once, so that every step has its draft's address.
 pub(crate) async fn start(c: &mut Client<'_>, portal: &str, service: &str) -> String {
     let page = c.get(&format!("/{portal}/demarches/{service}")).await;
     assert_eq!(page.status, StatusCode::OK);
-    let csrf = page.attrs("form input[name=_csrf]", "value").remove(0);
+    let csrf = c.csrf(&format!("/{portal}/demarches/{service}/formulaire")).await;
     let page =
         c.post(&format!("/{portal}/demarches/{service}/commencer"), &[("_csrf", &csrf)]).await;
     location(&page)
@@ -551,6 +554,162 @@ async fn a_draft_survives_logout_and_a_double_submission_makes_one_request() {
             1,
             "one acknowledgement"
         );
+        app.db.finish().await;
+    }
+}
+
+/// A complete problem report (`signalement`, a form without a summary page).
+const REPORT: &[(&str, &str)] = &[
+    ("categorie", "voirie"),
+    ("description", "Nid-de-poule devant l'école"),
+    ("adresse.street", "1 rue Haute"),
+    ("adresse.postcode", "20000"),
+    ("adresse.city", "Alpha"),
+];
+
+const REPORT_FORM: &str = "/alpha/demarches/signalement/formulaire";
+
+/// The form opened from a service page: its `_csrf`, its `_brouillon` token, and the fields of
+/// `answers` with `action`.
+async fn fresh_fields(
+    c: &mut Client<'_>,
+    form: &str,
+    action: &str,
+    answers: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let page = c.get(form).await;
+    assert_eq!(page.status, StatusCode::OK, "{form}: {}", page.body);
+    let mut fields = vec![
+        ("_csrf".to_owned(), page.attrs("input[name=_csrf]", "value").remove(0)),
+        ("_brouillon".to_owned(), page.attrs("input[name=_brouillon]", "value").remove(0)),
+        ("action".to_owned(), action.to_owned()),
+    ];
+    fields.extend(answers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    fields
+}
+
+fn pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn a_form_without_a_summary_is_one_page_and_one_post_and_opening_it_writes_nothing() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let app = app(db).await;
+        let mut c = Client::new(&app);
+        sign_up(&mut c, "rapide@exemple.test", "/alpha/").await;
+        verify(&mut c, "rapide@exemple.test").await;
+        // The service page's button opens the form with a GET.
+        let page = c.get("/alpha/demarches/signalement").await;
+        assert_eq!(page.attrs("main form[method=get]", "action"), [REPORT_FORM]);
+        assert_eq!(page.text("main form[method=get] button"), "Commencer la démarche");
+        let page = c.get(REPORT_FORM).await;
+        assert_eq!(page.status, StatusCode::OK, "{backend:?}");
+        assert_eq!(page.attrs("main form[method=post]", "action"), [REPORT_FORM]);
+        assert_eq!(page.texts("main form .actions button:not(.secondary)"), ["Envoyer ma demande"]);
+        assert_eq!(
+            page.text("#send-notice"),
+            "En envoyant cette demande, vous recevrez aussitôt un accusé à l'adresse rapide@exemple.test."
+        );
+        // Opening the form wrote nothing: no draft in the account.
+        assert!(c.get("/compte/").await.texts("ul.drafts li").is_empty(), "{backend:?}");
+
+        let fields = fresh_fields(&mut c, REPORT_FORM, "envoyer", REPORT).await;
+        let sent = location(&c.post(REPORT_FORM, &pairs(&fields)).await);
+        assert!(sent.starts_with("/compte/demandes/") && sent.ends_with("?envoye=1"), "{sent}");
+        // A double click: the same request, one acknowledgement, no draft left behind.
+        assert_eq!(location(&c.post(REPORT_FORM, &pairs(&fields)).await), sent, "{backend:?}");
+        let account = c.get("/compte/").await;
+        assert_eq!(account.texts("table.requests tbody tr").len(), 1, "{backend:?}");
+        assert!(account.texts("ul.drafts li").is_empty(), "{backend:?}");
+        assert_eq!(last_email_count(&app, "rapide@exemple.test").await, 1);
+        let page = c.get(&sent).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(
+            page.texts("ol.timeline li p.what"),
+            ["Demande envoyée", "Accusé de réception envoyé"],
+            "{backend:?}"
+        );
+        app.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_first_page_refused_or_saved_becomes_a_draft_and_a_token_is_bound_to_its_session() {
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        let app = app(db).await;
+        let mut c = Client::new(&app);
+        // Anonymous: the login page, coming back to the form.
+        assert_eq!(
+            location(&c.get(REPORT_FORM).await),
+            format!("/compte/connexion?retour={REPORT_FORM}")
+        );
+        sign_up(&mut c, "lent@exemple.test", "/alpha/").await;
+        assert_eq!(c.get("/alpha/demarches/inconnu/formulaire").await.status, StatusCode::NOT_FOUND);
+        // Address not confirmed yet: the last page does not send, the summary will say why.
+        let page = c.get(REPORT_FORM).await;
+        assert_eq!(page.texts("main form .actions button:not(.secondary)"), ["Continuer"]);
+        assert!(page.texts("#send-notice").is_empty());
+
+        // No CSRF token: refused, nothing written.
+        let mut fields = fresh_fields(&mut c, REPORT_FORM, "suivant", REPORT).await;
+        let csrf = fields.remove(0);
+        let page = c.post(REPORT_FORM, &pairs(&fields)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{backend:?}");
+        assert!(c.get("/compte/").await.texts("ul.drafts li").is_empty());
+        fields.insert(0, csrf);
+
+        // The description missing: refused with the field named, the other answers kept, and
+        // the page now belongs to a draft.
+        let incomplete: Vec<(String, String)> =
+            fields.iter().filter(|(k, _)| k != "description").cloned().collect();
+        let page = c.post(REPORT_FORM, &pairs(&incomplete)).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend:?}");
+        assert_eq!(
+            page.texts(".error-summary li a"),
+            ["« Description » : ce champ est obligatoire."]
+        );
+        assert_eq!(page.attrs("input[name='adresse.city']", "value"), ["Alpha"]);
+        assert!(page.attrs("input[name=_brouillon]", "value").is_empty());
+        let draft_step = page.attrs("main form[method=post]", "action").remove(0);
+        assert!(
+            draft_step.starts_with("/alpha/brouillons/") && draft_step.ends_with("/etape/1"),
+            "{draft_step}"
+        );
+        assert_eq!(c.get("/compte/").await.texts("ul.drafts li").len(), 1);
+        // The same page posted again, complete (the back button): the same draft, then the
+        // summary, which asks for the address to be confirmed.
+        let summary = location(&c.post(REPORT_FORM, &pairs(&fields)).await);
+        assert_eq!(summary, draft_step.replace("/etape/1", "/recapitulatif"), "{backend:?}");
+        assert_eq!(c.get("/compte/").await.texts("ul.drafts li").len(), 1, "{backend:?}");
+        assert!(c.get(&summary).await.text(".notice.warning p").contains("confirmez d'abord"));
+
+        // Another session's token is not honoured: Bob's post makes a draft of his own and
+        // leaves Lent's alone.
+        let mut bob = Client::new(&app);
+        sign_up(&mut bob, "bob@exemple.test", "/alpha/").await;
+        let mut stolen = fresh_fields(&mut bob, REPORT_FORM, "suivant", REPORT).await;
+        stolen[1].1 = fields[1].1.clone();
+        let his = location(&bob.post(REPORT_FORM, &pairs(&stolen)).await);
+        assert!(his.ends_with("/recapitulatif") && his != summary, "{backend:?}: {his}");
+        assert_eq!(bob.get(&summary).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(c.get(&summary).await.status, StatusCode::OK);
+
+        // A form with a summary page goes on to it, once the address is confirmed too.
+        verify(&mut c, "lent@exemple.test").await;
+        let form = "/alpha/demarches/question-mairie/formulaire";
+        let page = c.get(form).await;
+        assert_eq!(page.texts("main form .actions button:not(.secondary)"), ["Continuer"]);
+        let answers = [("sujet", "Horaires"), ("question", "Quand ouvrez-vous ?"), ("rappel", "non")];
+        let fields = fresh_fields(&mut c, form, "suivant", &answers).await;
+        let next = location(&c.post(form, &pairs(&fields)).await);
+        assert!(next.starts_with("/alpha/brouillons/") && next.ends_with("/recapitulatif"));
+        // "Finish later" from a fresh form keeps the answers in a draft.
+        let fields = fresh_fields(&mut c, form, "enregistrer", &answers).await;
+        assert_eq!(location(&c.post(form, &pairs(&fields)).await), "/compte/?brouillon=1");
+        assert_eq!(c.get("/compte/").await.texts("ul.drafts li").len(), 3, "{backend:?}");
         app.db.finish().await;
     }
 }

@@ -301,7 +301,7 @@ for backend in $backends; do
 
   # The pages, checked once with curl.
   curl -sf -D "$w/catalogue.headers" -o "$w/catalogue.html" "$base/$tenant/demarches"
-  token=$(csrf_of "$base/$tenant/demarches/$service" "${citizen_cookies[0]}")
+  token=$(csrf_of "$base/$tenant/demarches/$service/formulaire" "${citizen_cookies[0]}")
   draft=$(curl -s -o /dev/null -w '%{redirect_url}' -b "${citizen_cookies[0]}" --data "_csrf=$token" "$base/$tenant/demarches/$service/commencer")
   draft_path="/${draft#*://*/}"
   [[ "$draft_path" == /$tenant/brouillons/*/etape/1 ]] || { echo "starting a draft answered $draft" >&2; exit 1; }

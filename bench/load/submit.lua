@@ -1,11 +1,13 @@
--- Complete citizen submissions, as a browser without JavaScript makes them:
+-- Complete citizen submissions of a form with a summary page, as a browser without JavaScript
+-- makes them:
 --
---   1. GET  /{tenant}/demarches/{service}                  the service page (its `_csrf`)
---   2. POST /{tenant}/demarches/{service}/commencer        303 → /{tenant}/brouillons/{d}/etape/1
---   3. GET  /{tenant}/brouillons/{d}/etape/1                the form page (its `_csrf`)
---   4. POST /{tenant}/brouillons/{d}/etape/1                303 → …/recapitulatif
---   5. GET  /{tenant}/brouillons/{d}/recapitulatif          the summary (the send form's `_csrf`)
---   6. POST /{tenant}/brouillons/{d}/envoyer                303 → /compte/demandes/{id}?envoye=1,
+--   1. GET  /{tenant}/demarches/{service}                  the service page (200)
+--   2. GET  /{tenant}/demarches/{service}/formulaire       the form page (its `_csrf` and the
+--                                                          sealed `_brouillon` id)
+--   3. POST /{tenant}/demarches/{service}/formulaire       the draft is made; 303 →
+--                                                          /{tenant}/brouillons/{d}/recapitulatif
+--   4. GET  /{tenant}/brouillons/{d}/recapitulatif          the summary (the send form's `_csrf`)
+--   5. POST /{tenant}/brouillons/{d}/envoyer                303 → /compte/demandes/{id}?envoye=1,
 --                                                           sent once the transaction is committed
 --
 --   wrk -t C -c C -d D -s bench/load/submit.lua http://127.0.0.1:PORT/ -- TENANT SERVICE COOKIE...
@@ -21,12 +23,12 @@
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "common.lua")
 
-local GET_SERVICE, START, GET_STEP, POST_STEP, GET_SUMMARY, SEND = 1, 2, 3, 4, 5, 6
-local names = { "service_page", "start", "form_page", "form_post", "summary", "send" }
+local GET_SERVICE, GET_FORM, POST_FORM, GET_SUMMARY, SEND = 1, 2, 3, 4, 5
+local names = { "service_page", "form_page", "form_post", "summary", "send" }
 
-local tenant, service
+local service_path, form_path
 local state = GET_SERVICE
-local csrf = nil
+local csrf, token = nil, nil
 local draft = nil   -- "/{tenant}/brouillons/{id}"
 local get_headers, post_headers = {}, {}
 local seq = 0
@@ -37,7 +39,8 @@ unexpected_by_step = {}
 last_unexpected = ""
 
 function init(args)
-  tenant, service = args[1], args[2]
+  service_path = "/" .. args[1] .. "/demarches/" .. args[2]
+  form_path = service_path .. "/formulaire"
   local cookies = {}
   for i = 3, #args do table.insert(cookies, args[i]) end
   local cookie = cookies[(id or 0) % #cookies + 1]
@@ -53,21 +56,18 @@ local function answers()
   -- A different subject per submission, a ~300-character question: a realistic request.
   local sujet = string.format("Question de charge %d-%d", id or 0, seq)
   local question = string.rep("Bonjour, quels sont les horaires d'ouverture de la mairie en été ? ", 5)
-  return "_csrf=" .. csrf .. "&sujet=" .. urlencode(sujet) .. "&question=" .. urlencode(question)
-    .. "&rappel=non&action=suivant"
+  return "_csrf=" .. csrf .. "&_brouillon=" .. urlencode(token) .. "&sujet=" .. urlencode(sujet)
+    .. "&question=" .. urlencode(question) .. "&rappel=non&action=suivant"
 end
 
 -- Side-effect free: wrk may call it once more than it sends (to check the request).
 function request()
   if state == GET_SERVICE then
-    return wrk.format("GET", "/" .. tenant .. "/demarches/" .. service, get_headers)
-  elseif state == START then
-    return wrk.format("POST", "/" .. tenant .. "/demarches/" .. service .. "/commencer",
-      post_headers, "_csrf=" .. csrf)
-  elseif state == GET_STEP then
-    return wrk.format("GET", draft .. "/etape/1", get_headers)
-  elseif state == POST_STEP then
-    return wrk.format("POST", draft .. "/etape/1", post_headers, answers())
+    return wrk.format("GET", service_path, get_headers)
+  elseif state == GET_FORM then
+    return wrk.format("GET", form_path, get_headers)
+  elseif state == POST_FORM then
+    return wrk.format("POST", form_path, post_headers, answers())
   elseif state == GET_SUMMARY then
     return wrk.format("GET", draft .. "/recapitulatif", get_headers)
   else
@@ -85,19 +85,25 @@ end
 function response(status, headers, body)
   count_status(status)
   local location = header(headers, "location") or ""
-  if state == GET_SERVICE or state == GET_STEP or state == GET_SUMMARY then
-    local token = status == 200 and csrf_of(body)
-    if not token then return fail(status, "no _csrf in the page") end
-    csrf = token
-    state = state + 1
-  elseif state == START then
-    local d = status == 303 and location:match("^(.*/brouillons/[0-9a-f%-]+)/etape/1$")
+  if state == GET_SERVICE then
+    if status ~= 200 then return fail(status, "") end
+    state = GET_FORM
+  elseif state == GET_FORM then
+    csrf = status == 200 and csrf_of(body)
+    token = status == 200 and body and body:match('name="_brouillon" value="([0-9a-f%-]+%.[0-9a-f]+)"')
+    if not csrf or not token then return fail(status, "no _csrf or _brouillon in the page") end
+    seq = seq + 1
+    state = POST_FORM
+  elseif state == POST_FORM then
+    local d = status == 303 and location:match("^(.*/brouillons/[0-9a-f%-]+)/recapitulatif$")
     if not d then return fail(status, location) end
-    draft, seq = d, seq + 1
-    state = GET_STEP
-  elseif state == POST_STEP then
-    if status ~= 303 or location ~= draft .. "/recapitulatif" then return fail(status, location) end
+    draft = d
     state = GET_SUMMARY
+  elseif state == GET_SUMMARY then
+    local t = status == 200 and csrf_of(body)
+    if not t then return fail(status, "no _csrf in the page") end
+    csrf = t
+    state = SEND
   else
     if status ~= 303 or not location:match("^/compte/demandes/[0-9a-f%-]+") then
       return fail(status, location)

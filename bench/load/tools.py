@@ -388,7 +388,7 @@ LABELS = {
     "form": "(b') form page of a saved draft (a step)",
     "service": "(b'') public service page",
     "send": "(c) submission: form GET, POST (form without a summary page)",
-    "submit": "(c') journey with a summary page (6 requests)",
+    "submit": "(c') journey with a summary page (5 requests)",
     "inbox": "(d) agent inbox, first page",
     "search": "(e) full-text search",
     "request": "(f) request page (agent)",

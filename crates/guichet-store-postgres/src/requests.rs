@@ -258,6 +258,39 @@ fn referenced_files(answers: &Answers) -> Vec<Uuid> {
         .collect()
 }
 
+impl PgStore {
+    /// The request already made from `r`'s draft by the same citizen, if any (a second send:
+    /// a double click, a replayed POST). A draft saved again under the consumed id is deleted,
+    /// or it would stay in the citizen's list for good. Another citizen's draft id (a forged
+    /// page) is not found here, and the insert then meets the unique index.
+    async fn submitted_draft(&self, r: &NewRequest) -> StoreResult<Option<Submitted>> {
+        let Some(draft) = r.draft_id else { return Ok(None) };
+        let citizen = r.citizen_id.map(|c| c.as_uuid());
+        let mut conn = self.pool.get().await?;
+        let existing = sqlx::query(
+            "select id, reference from requests where draft_id = $1 \
+             and citizen_id is not distinct from $2",
+        )
+        .bind(draft.as_uuid())
+        .bind(citizen)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = existing else { return Ok(None) };
+        sqlx::query("delete from drafts where id = $1 and citizen_id is not distinct from $2")
+            .bind(draft.as_uuid())
+            .bind(citizen)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        Ok(Some(Submitted {
+            id: RequestId::from_uuid(col(&row, "id")?),
+            reference: col(&row, "reference")?,
+            created: false,
+        }))
+    }
+}
+
 #[async_trait]
 impl RequestStore for PgStore {
     async fn save_draft(&self, d: &Draft) -> StoreResult<()> {
@@ -369,27 +402,8 @@ impl RequestStore for PgStore {
         let now = OffsetDateTime::now_utc();
         // Each step below holds one pooled connection at a time: a submission holding its
         // transaction while waiting for a second connection would deadlock a busy pool.
-        if let Some(draft) = r.draft_id {
-            // A second send of the same draft (a double click, a retried POST) gets the first
-            // request back. Two sends at the same instant both pass here; the unique draft_id
-            // refuses the second insert.
-            // Another citizen's draft id (a page's token tampered with) is not found here, and
-            // the insert below then meets the unique index.
-            let existing = sqlx::query(
-                "select id, reference from requests where draft_id = $1 and citizen_id = $2",
-            )
-            .bind(draft.as_uuid())
-            .bind(r.citizen_id.map(|c| c.as_uuid()))
-                .fetch_optional(&mut *self.pool.get().await?)
-                .await
-                .map_err(map_err)?;
-            if let Some(row) = existing {
-                return Ok(Submitted {
-                    id: RequestId::from_uuid(col(&row, "id")?),
-                    reference: col(&row, "reference")?,
-                    created: false,
-                });
-            }
+        if let Some(found) = self.submitted_draft(r).await? {
+            return Ok(found);
         }
         let year = r.submitted_at.year();
         // The number comes from its own short transaction on another connection. Taken inside
@@ -420,7 +434,7 @@ impl RequestStore for PgStore {
         let timing = r
             .history
             .unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
-        sqlx::query("insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
+        let inserted = sqlx::query("insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
              reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
              created_at, updated_at, phase, search_text, ack_due_at, acknowledged_at, \
              first_response_at, closed_at, waiting_us, waiting_since, reopened, processing_us) \
@@ -452,7 +466,20 @@ impl RequestStore for PgStore {
         .bind(timing.processing_us)
         .execute(&mut *tx)
         .await
-        .map_err(map_err)?;
+        .map_err(map_err);
+        if let Err(e) = inserted {
+            // The same draft sent twice at the same instant (a double click on two
+            // connections): both passed the check above, the unique draft_id refused this
+            // insert, and the first request is the answer to both.
+            if matches!(e, StoreError::Conflict { .. }) && r.draft_id.is_some() {
+                tx.rollback().await.map_err(map_err)?;
+                drop(conn);
+                if let Some(found) = self.submitted_draft(r).await? {
+                    return Ok(found);
+                }
+            }
+            return Err(e);
+        }
         crate::dashboards::start_period(&mut tx, r.id, r.tenant_id, timing.phase, r.submitted_at)
             .await?;
         for file in referenced_files(&r.answers) {

@@ -265,12 +265,19 @@ async fn submit_in(
             .row(
                 // Another citizen's draft id (a page's token tampered with) is not found here,
                 // and the insert below then meets the unique index.
-                "select id, reference from requests where draft_id = $1 and citizen_id = $2",
+                "select id, reference from requests where draft_id = $1 and citizen_id is $2",
                 args![draft.as_uuid(), r.citizen_id.map(|c| c.as_uuid())],
                 |row| Ok((row.get::<Uuid>("id")?, row.get::<String>("reference")?)),
             )
             .await?;
         if let Some((id, reference)) = existing {
+            // A draft saved again under the consumed id (answers kept after a send that had
+            // in fact gone through) would otherwise stay in the citizen's list for good.
+            tx.exec(
+                "delete from drafts where id = $1 and citizen_id is $2",
+                args![draft.as_uuid(), r.citizen_id.map(|c| c.as_uuid())],
+            )
+            .await?;
             return Ok(Submitted { id: RequestId::from_uuid(id), reference, created: false });
         }
     }

@@ -543,8 +543,7 @@ pub(crate) async fn letter_submit(
         help: None,
         condition: None,
     };
-    let posted = read_posted(&state, request, &[&scan], None).await?;
-    visitor.0.check_csrf(posted.get("_csrf"))?;
+    let posted = read_posted(&state, &visitor.0, request, &[&scan], None).await?;
     let v = LetterForm {
         sender: posted.get("expediteur").to_owned(),
         address: posted.get("adresse").to_owned(),

@@ -310,8 +310,7 @@ pub(crate) async fn submit(
     let scan = scan_field();
     let mut fields: Vec<&Field> = service.form.pages.iter().flat_map(|p| &p.fields).collect();
     fields.push(&scan);
-    let posted = read_posted(&state, request, &fields, None).await?;
-    visitor.0.check_csrf(posted.get("_csrf"))?;
+    let posted = read_posted(&state, &visitor.0, request, &fields, None).await?;
     let identity = identity_of(&posted.raw);
 
     let mut errors = Vec::new();

@@ -55,10 +55,13 @@ fn file_name(raw: Option<&str>) -> String {
     if clean.trim().is_empty() { "fichier".to_owned() } else { clean }
 }
 
-/// Reads a URL-encoded or multipart body. Files are checked against their field (type by
-/// content, size) and stored; refused files become field errors, never a lost page.
+/// Reads a URL-encoded or multipart body and checks its `_csrf` against `visitor`'s session.
+/// Files are checked against their field (type by content, size) and stored; refused files
+/// become field errors, never a lost page. In a multipart body the token is checked before the
+/// first file is stored (forms put `_csrf` first): a forged post stores nothing.
 pub(crate) async fn read_posted(
     state: &AppState,
+    visitor: &Visitor,
     request: Request,
     fields: &[&Field],
     citizen: Option<CitizenId>,
@@ -70,7 +73,9 @@ pub(crate) async fn read_posted(
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !multipart {
         let FormFields(raw) = FormFields::from_request(request, state).await?;
-        return Ok(Posted { raw, files: BTreeMap::new(), file_errors: Vec::new() });
+        let posted = Posted { raw, files: BTreeMap::new(), file_errors: Vec::new() };
+        visitor.check_csrf(posted.get("_csrf"))?;
+        return Ok(posted);
     }
     let too_big = || {
         AppError::BadRequest(format!(
@@ -99,6 +104,7 @@ pub(crate) async fn read_posted(
             while part.chunk().await.map_err(|_| too_big())?.is_some() {}
             continue;
         };
+        visitor.check_csrf(posted.get("_csrf"))?;
         let original = file_name(part.file_name());
         let max = usize::try_from(*max_size_mb).unwrap_or(10) * 1024 * 1024;
         let mut bytes = Vec::new();
@@ -154,6 +160,7 @@ pub(crate) async fn read_posted(
             content_type: mime.to_owned(),
         });
     }
+    visitor.check_csrf(posted.get("_csrf"))?;
     Ok(posted)
 }
 
@@ -420,30 +427,29 @@ async fn new_draft(
     Ok((service, draft))
 }
 
-/// The `_brouillon` field of a form opened from the service page: the id its draft is created
-/// under, sealed with the session's CSRF token. A citizen cannot name an id of their choosing
-/// (another citizen's draft, whose later submission would then collide with theirs), and a
-/// page from another session is refused.
-fn seal_draft_id(csrf: &str, id: DraftId) -> String {
-    format!("{id}.{}", draft_id_mac(csrf, &id.to_string()))
+/// A fresh nonce for the `_brouillon` field of a form opened from the service page.
+fn draft_nonce() -> String {
+    DraftId::new().as_uuid().simple().to_string()
 }
 
-fn unseal_draft_id(csrf: &str, sealed: &str) -> Option<DraftId> {
-    let (id, mac) = sealed.split_once('.')?;
-    let expected = draft_id_mac(csrf, id);
-    let same = expected.len() == mac.len()
-        && expected.bytes().zip(mac.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
-    if same { id.parse().ok() } else { None }
-}
-
-fn draft_id_mac(csrf: &str, id: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(csrf.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(b"draft:");
-    mac.update(id.as_bytes());
-    mac.finalize().into_bytes().iter().take(16).map(|b| format!("{b:02x}")).collect()
+/// The id of the draft a form opened from the service page is saved under: derived from the
+/// nonce the page carried and from who posts it, where, for which service. Posting the same
+/// page twice (a double click, the back button) names the same draft, or the request it
+/// became; but a citizen cannot name an id of their choosing (another citizen's draft, whose
+/// later submission would then collide with theirs), nor carry a page over to another service
+/// or portal.
+fn fresh_draft_id(ctx: &Ctx, nonce: &str) -> Option<DraftId> {
+    if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let seed = format!("draft\n{}\n{}\n{}\n{nonce}", ctx.citizen.id, ctx.tenant.id, ctx.service.id);
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // A version 4, RFC 4122 variant UUID, as the other ids.
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Some(DraftId::from_uuid(uuid::Uuid::from_bytes(bytes)))
 }
 
 /// The first page shown for these answers; a form without any has nothing to fill.
@@ -494,7 +500,7 @@ struct StepPage {
     service: Arc<Service>,
     /// Where the page is posted: the draft's step, or the service's form while no draft exists.
     action: String,
-    /// The id the draft is created under, sealed, on a form opened from the service page.
+    /// On a form opened from the service page, the nonce its draft's id is derived from.
     token: Option<String>,
     /// The page's button sends the request (the form has no summary page, and this is its last
     /// page); the citizen is told where the acknowledgement goes.
@@ -538,7 +544,7 @@ async fn render_step(
     let page_view = StepPage {
         layout: Layout::tenant(layout_title, &ctx.tenant, &ctx.base),
         base: ctx.base.clone(),
-        token: ctx.fresh.then(|| seal_draft_id(&csrf, ctx.draft.id)),
+        token: ctx.fresh.then(draft_nonce),
         csrf,
         service: Arc::clone(&ctx.service),
         action,
@@ -561,8 +567,19 @@ async fn render_step(
 /// cannot be sent yet).
 fn sends_directly(ctx: &Ctx, page: usize) -> bool {
     let form = &ctx.service.form;
+    // A later page that this page's own answers could show: the button cannot promise to send.
+    let here: Vec<&str> = form
+        .pages
+        .get(page)
+        .map_or_else(Vec::new, |p| p.fields.iter().map(|f| f.key.as_str()).collect());
+    let may_follow = form
+        .pages
+        .iter()
+        .skip(page + 1)
+        .any(|p| p.condition.as_ref().is_none_or(|c| here.contains(&c.field.as_str())));
     !form.confirmation
         && form.next_page(page, &ctx.draft.answers).is_none()
+        && !may_follow
         && ctx.citizen.email_verified_at.is_some()
 }
 
@@ -595,22 +612,26 @@ pub(crate) async fn fresh_submit(
     // The service is shared (`Arc`): its fields outlive the context handed on below.
     let service = Arc::clone(&ctx.service);
     let fields: Vec<&Field> = service.form.pages[page].fields.iter().collect();
-    let posted = read_posted(&state, request, &fields, Some(ctx.citizen.id)).await?;
-    visitor.check_csrf(posted.get("_csrf"))?;
-    // Without a valid token (a client that drops the field), the page still counts: its draft
+    let posted = read_posted(&state, &visitor, request, &fields, Some(ctx.citizen.id)).await?;
+    // Without a valid nonce (a client that drops the field), the page still counts: its draft
     // gets a new id, and only a second post of the same page would make a second draft.
-    let token = unseal_draft_id(posted.get("_csrf"), posted.get("_brouillon"))
-        .unwrap_or(ctx.draft.id);
-    match state.store.get_draft(token, ctx.citizen.id).await? {
-        // Posted again after the draft was made: the same draft, if it is this form's.
+    let Some(id) = fresh_draft_id(&ctx, posted.get("_brouillon")) else {
+        return apply_posted(&state, &visitor, ctx, page, &fields, posted).await;
+    };
+    match state.store.get_draft(id, ctx.citizen.id).await? {
+        // Posted again after the draft was made: the same draft (the id covers the service and
+        // the portal, so it is this form's).
         Some(draft) => {
-            if draft.service_id != ctx.service.id || draft.portal_tenant_id != ctx.tenant.id {
-                return Err(AppError::NotFound);
-            }
             ctx.draft = draft;
             ctx.fresh = false;
         }
-        None => ctx.draft.id = token,
+        // Sent already, and now posted without sending (a page restored by the browser after
+        // the request went through a summary): a new draft, or these answers would be saved
+        // under a consumed id and never sent. Posted with "envoyer", the same id finds the
+        // request made by the first post: a double click makes one request.
+        None if posted.get("action") != "envoyer"
+            && state.store.find_request_by_draft(id, ctx.citizen.id).await?.is_some() => {}
+        None => ctx.draft.id = id,
     }
     apply_posted(&state, &visitor, ctx, page, &fields, posted).await
 }
@@ -643,8 +664,7 @@ pub(crate) async fn step_submit(
     // The service is shared (`Arc`): its fields outlive the context handed on below.
     let service = Arc::clone(&ctx.service);
     let fields: Vec<&Field> = service.form.pages[page].fields.iter().collect();
-    let posted = read_posted(&state, request, &fields, Some(ctx.citizen.id)).await?;
-    visitor.check_csrf(posted.get("_csrf"))?;
+    let posted = read_posted(&state, &visitor, request, &fields, Some(ctx.citizen.id)).await?;
     apply_posted(&state, &visitor, ctx, page, &fields, posted).await
 }
 

@@ -300,8 +300,7 @@ pub(crate) async fn post_message(
     let record = load_request(&state, &citizen, &id).await?;
     let fields = message_fields();
     let refs: Vec<&Field> = fields.iter().collect();
-    let posted = read_posted(&state, request, &refs, Some(citizen.id)).await?;
-    visitor.check_csrf(posted.get("_csrf"))?;
+    let posted = read_posted(&state, &visitor, request, &refs, Some(citizen.id)).await?;
     let body = posted.get("message").replace("\r\n", "\n");
     let files = posted.files.get("pieces").cloned().unwrap_or_default();
     let error = if let Some(fe) = posted.file_errors.first() {

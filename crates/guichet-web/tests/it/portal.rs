@@ -636,7 +636,7 @@ async fn a_form_without_a_summary_is_one_page_and_one_post_and_opening_it_writes
 }
 
 #[tokio::test]
-async fn a_first_page_refused_or_saved_becomes_a_draft_and_a_token_is_bound_to_its_session() {
+async fn a_first_page_refused_or_saved_becomes_a_draft_and_its_id_is_bound_to_its_citizen() {
     for db in TestDb::all().await {
         let backend = db.backend;
         let app = app(db).await;
@@ -647,7 +647,10 @@ async fn a_first_page_refused_or_saved_becomes_a_draft_and_a_token_is_bound_to_i
             format!("/compte/connexion?retour={REPORT_FORM}")
         );
         sign_up(&mut c, "lent@exemple.test", "/alpha/").await;
-        assert_eq!(c.get("/alpha/demarches/inconnu/formulaire").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            c.get("/alpha/demarches/inconnu/formulaire").await.status,
+            StatusCode::NOT_FOUND
+        );
         // Address not confirmed yet: the last page does not send, the summary will say why.
         let page = c.get(REPORT_FORM).await;
         assert_eq!(page.texts("main form .actions button:not(.secondary)"), ["Continuer"]);
@@ -686,8 +689,8 @@ async fn a_first_page_refused_or_saved_becomes_a_draft_and_a_token_is_bound_to_i
         assert_eq!(c.get("/compte/").await.texts("ul.drafts li").len(), 1, "{backend:?}");
         assert!(c.get(&summary).await.text(".notice.warning p").contains("confirmez d'abord"));
 
-        // Another session's token is not honoured: Bob's post makes a draft of his own and
-        // leaves Lent's alone.
+        // Another citizen's page: the id derives from who posts it, so Bob's post of Lent's
+        // nonce makes a draft of his own and leaves Lent's alone.
         let mut bob = Client::new(&app);
         sign_up(&mut bob, "bob@exemple.test", "/alpha/").await;
         let mut stolen = fresh_fields(&mut bob, REPORT_FORM, "suivant", REPORT).await;
@@ -702,10 +705,20 @@ async fn a_first_page_refused_or_saved_becomes_a_draft_and_a_token_is_bound_to_i
         let form = "/alpha/demarches/question-mairie/formulaire";
         let page = c.get(form).await;
         assert_eq!(page.texts("main form .actions button:not(.secondary)"), ["Continuer"]);
-        let answers = [("sujet", "Horaires"), ("question", "Quand ouvrez-vous ?"), ("rappel", "non")];
+        let answers =
+            [("sujet", "Horaires"), ("question", "Quand ouvrez-vous ?"), ("rappel", "non")];
         let fields = fresh_fields(&mut c, form, "suivant", &answers).await;
         let next = location(&c.post(form, &pairs(&fields)).await);
         assert!(next.starts_with("/alpha/brouillons/") && next.ends_with("/recapitulatif"));
+        let csrf = c.csrf(&next).await;
+        let sent = location(
+            &c.post(&next.replace("/recapitulatif", "/envoyer"), &[("_csrf", &csrf)]).await,
+        );
+        assert!(sent.starts_with("/compte/demandes/"), "{sent}");
+        // The same page posted again once sent (restored by the browser): a new draft, never
+        // answers saved under the consumed id.
+        let again = location(&c.post(form, &pairs(&fields)).await);
+        assert!(again.ends_with("/recapitulatif") && again != next, "{backend:?}: {again}");
         // "Finish later" from a fresh form keeps the answers in a draft.
         let fields = fresh_fields(&mut c, form, "enregistrer", &answers).await;
         assert_eq!(location(&c.post(form, &pairs(&fields)).await), "/compte/?brouillon=1");

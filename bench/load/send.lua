@@ -2,7 +2,7 @@
 -- JavaScript makes them: the issue's "form GET, POST".
 --
 --   1. GET  /{tenant}/demarches/{service}/formulaire      the form page (its `_csrf` and the
---                                                          sealed `_brouillon` id)
+--                                                          `_brouillon` nonce its draft id derives from)
 --   2. POST /{tenant}/demarches/{service}/formulaire      303 → /compte/demandes/{id}?envoye=1,
 --                                                          sent once the transaction is committed
 --
@@ -73,7 +73,7 @@ function response(status, headers, body)
   count_status(status)
   if state == GET_FORM then
     csrf = status == 200 and csrf_of(body)
-    token = status == 200 and body and body:match('name="_brouillon" value="([0-9a-f%-]+%.[0-9a-f]+)"')
+    token = status == 200 and body and body:match('name="_brouillon" value="([0-9a-f]+)"')
     if not csrf or not token then return fail(status, "no _csrf or _brouillon in the page") end
     seq = seq + 1
     state = SEND

@@ -3,7 +3,7 @@
 --
 --   1. GET  /{tenant}/demarches/{service}                  the service page (200)
 --   2. GET  /{tenant}/demarches/{service}/formulaire       the form page (its `_csrf` and the
---                                                          sealed `_brouillon` id)
+--                                                          `_brouillon` nonce its draft id derives from)
 --   3. POST /{tenant}/demarches/{service}/formulaire       the draft is made; 303 →
 --                                                          /{tenant}/brouillons/{d}/recapitulatif
 --   4. GET  /{tenant}/brouillons/{d}/recapitulatif          the summary (the send form's `_csrf`)
@@ -90,7 +90,7 @@ function response(status, headers, body)
     state = GET_FORM
   elseif state == GET_FORM then
     csrf = status == 200 and csrf_of(body)
-    token = status == 200 and body and body:match('name="_brouillon" value="([0-9a-f%-]+%.[0-9a-f]+)"')
+    token = status == 200 and body and body:match('name="_brouillon" value="([0-9a-f]+)"')
     if not csrf or not token then return fail(status, "no _csrf or _brouillon in the page") end
     seq = seq + 1
     state = POST_FORM

@@ -7,8 +7,8 @@
 //! Freshness: the catalogue, tenants and services change through imports (`guichet import`,
 //! another process or instance), which show within the configured delay (`http.page_cache_seconds`,
 //! [`TTL`] by default; zero turns the cache off). Visitors with a session (a citizen logged in,
-//! a draft in progress) always get a fresh page, since theirs can differ (the "start" button
-//! carries their CSRF token).
+//! a draft in progress) always get a page rendered for them, since theirs can differ (the
+//! service page's button, the account links).
 //!
 //! The same holds for the tenants (by slug or id) and services (by id, or by their tenant and
 //! slug) that a citizen's own pages read on every view (a draft's step, its summary, a
@@ -16,7 +16,9 @@
 //! of the five queries of a form page and three of a submission's. A service is shared, not
 //! copied, by the requests that read it: a form definition can weigh tens of kilobytes.
 //! Submitting reads the service afresh: the legal regime a request runs under is the one in
-//! force when it is sent.
+//! force when it is sent. A portal's catalogue (its services' titles and summaries, sorted in
+//! French order) is kept too: a logged-in citizen's catalogue and home page are rendered for
+//! them, but need not read and sort every service with its form on each view.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +35,7 @@ use guichet_domain::{ServiceId, Slug, TenantId};
 use guichet_store::{Service, Tenant};
 
 use crate::host::DomainTenant;
+use crate::pages::catalogue::{Listed, listing};
 use crate::{AppError, AppState};
 
 /// A tenant by slug (`None`: no such tenant), kept for [`TTL`].
@@ -95,6 +98,27 @@ pub(crate) async fn tenant_service(
     Ok(found)
 }
 
+/// The catalogue of a tenant's portal (its services and its EPCI's, open, in catalogue order),
+/// as its pages list it: read and sorted once per freshness period rather than on every view
+/// of a logged-in citizen, whose pages are not kept whole.
+pub(crate) async fn catalogue(
+    state: &AppState,
+    tenant: &Tenant,
+) -> Result<Arc<Vec<Arc<Listed>>>, AppError> {
+    let (cache, ttl) = (&state.pages, state.config.page_cache);
+    let key = tenant.id.to_string();
+    if let Some(listed) = cache.catalogues.get(&key, ttl) {
+        return Ok(listed);
+    }
+    let mut tenants = vec![tenant.id];
+    tenants.extend(tenant.parent_id);
+    let listed = Arc::new(listing(state.store.list_services(&tenants).await?));
+    if !ttl.is_zero() {
+        cache.catalogues.put(key, ttl, Arc::clone(&listed));
+    }
+    Ok(listed)
+}
+
 /// How long a page is served without being rendered again, by default.
 pub const TTL: Duration = Duration::from_secs(10);
 
@@ -124,6 +148,9 @@ const MAX_TENANTS: usize = 10_000;
 
 /// Bound on the services kept (a form definition can weigh tens of kilobytes).
 const MAX_SERVICES: usize = 500;
+
+/// Bound on the portals' catalogues kept (titles and summaries: a few kilobytes each).
+const MAX_CATALOGUES: usize = 2_000;
 
 /// Records kept by key, with the time they were read at.
 struct Memo<V> {
@@ -165,6 +192,7 @@ pub(crate) struct PageCache {
     pages: Mutex<Pages>,
     tenants: Memo<Tenant>,
     services: Memo<Service>,
+    catalogues: Memo<Vec<Arc<Listed>>>,
 }
 
 impl Default for PageCache {
@@ -173,6 +201,7 @@ impl Default for PageCache {
             pages: Mutex::default(),
             tenants: Memo::new(MAX_TENANTS),
             services: Memo::new(MAX_SERVICES),
+            catalogues: Memo::new(MAX_CATALOGUES),
         }
     }
 }

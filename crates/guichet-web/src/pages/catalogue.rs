@@ -20,34 +20,58 @@ use crate::{AppError, AppState};
 /// A category and its services.
 pub(crate) struct Group {
     pub category: String,
-    pub services: Vec<Service>,
+    pub services: Vec<Arc<Listed>>,
 }
 
-/// The services offered on a tenant's portal, grouped by category.
+/// A service as the catalogue lists it, with what its search looks through.
+pub(crate) struct Listed {
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub category: String,
+    /// Title, summary, category and description, accents folded, case ignored.
+    haystack: String,
+}
+
+/// The services offered and open on `tenant`'s portal (its own and its EPCI's), in catalogue
+/// order: by category, then title, in French order.
+pub(crate) fn listing(services: Vec<Service>) -> Vec<Arc<Listed>> {
+    let mut listed: Vec<(String, String, Listed)> = services
+        .into_iter()
+        .map(|s| {
+            let haystack = collation_key(&format!(
+                "{} {} {} {}",
+                s.title, s.summary, s.category, s.description
+            ));
+            let keys = (collation_key(&s.category), collation_key(&s.title));
+            let l = Listed {
+                slug: s.slug,
+                title: s.title,
+                summary: s.summary,
+                category: s.category,
+                haystack,
+            };
+            (keys.0, keys.1, l)
+        })
+        .collect();
+    listed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    listed.into_iter().map(|(_, _, l)| Arc::new(l)).collect()
+}
+
+/// The services offered on a tenant's portal, grouped by category; with a query, those whose
+/// every word appears in their title, summary, category or description.
 pub(crate) async fn catalogue(
     state: &AppState,
     tenant: &Tenant,
     query: &str,
 ) -> Result<Vec<Group>, AppError> {
-    let mut tenants = vec![tenant.id];
-    tenants.extend(tenant.parent_id);
     let words: Vec<String> = collation_key(query).split_whitespace().map(str::to_owned).collect();
-    let mut services = state.store.list_services(&tenants).await?;
-    services.retain(|s| {
-        let hay =
-            collation_key(&format!("{} {} {} {}", s.title, s.summary, s.category, s.description));
-        words.iter().all(|w| hay.contains(w.as_str()))
-    });
-    services.sort_by(|a, b| {
-        collation_key(&a.category)
-            .cmp(&collation_key(&b.category))
-            .then_with(|| collation_key(&a.title).cmp(&collation_key(&b.title)))
-    });
+    let listed = crate::cache::catalogue(state, tenant).await?;
     let mut groups: Vec<Group> = Vec::new();
-    for s in services {
+    for s in listed.iter().filter(|s| words.iter().all(|w| s.haystack.contains(w.as_str()))) {
         match groups.last_mut() {
-            Some(g) if g.category == s.category => g.services.push(s),
-            _ => groups.push(Group { category: s.category.clone(), services: vec![s] }),
+            Some(g) if g.category == s.category => g.services.push(Arc::clone(s)),
+            _ => groups.push(Group { category: s.category.clone(), services: vec![Arc::clone(s)] }),
         }
     }
     Ok(groups)

@@ -307,7 +307,7 @@ impl ChannelStore for PgStore {
                     .await
                     .map_err(map_err)?;
             }
-            write_records(&mut tx, m.request_id, records, now).await?;
+            write_records(&mut tx, m.request_id, records, now, None).await?;
         }
         if let Some(p) = position {
             sqlx::query(

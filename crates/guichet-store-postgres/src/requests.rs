@@ -201,13 +201,15 @@ pub(crate) async fn append_events(
 }
 
 /// Writes everything a submission or a later action produces, inside a caller's transaction.
+/// `folded`: the request whose row already holds these events' timing (`fold_own_timings`).
 pub(crate) async fn write_records(
     tx: &mut Transaction<'_, Postgres>,
     request: Option<RequestId>,
     records: &SubmissionRecords,
     now: OffsetDateTime,
+    folded: Option<RequestId>,
 ) -> StoreResult<()> {
-    crate::dashboards::apply_event_timings(tx, &records.events).await?;
+    crate::dashboards::apply_event_timings(tx, &records.events, folded).await?;
     for d in &records.documents {
         let request_id = request
             .or_else(|| records.events.iter().find_map(|e| e.request_id))
@@ -431,9 +433,12 @@ impl RequestStore for PgStore {
         // the demo's, replays to the same).
         let phase = guichet_domain::workflow::Phase::parse(&r.phase)
             .unwrap_or(guichet_domain::workflow::Phase::Open);
-        let timing = r
+        let mut timing = r
             .history
             .unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
+        // Dropping the transaction on error rolls back the request (its number stays used).
+        let records = build(&reference).map_err(StoreError::Other)?;
+        guichet_store::records::fold_own_timings(&mut timing, r.id, &records.events);
         let inserted = sqlx::query("insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
              reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
              created_at, updated_at, phase, search_text, ack_due_at, acknowledged_at, \
@@ -498,9 +503,7 @@ impl RequestStore for PgStore {
                 .await
                 .map_err(map_err)?;
         }
-        // Dropping the transaction on error rolls back the request (its number stays used).
-        let records = build(&reference).map_err(StoreError::Other)?;
-        write_records(&mut tx, Some(r.id), &records, now).await?;
+        write_records(&mut tx, Some(r.id), &records, now, Some(r.id)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Submitted { id: r.id, reference, created: true })
     }
@@ -547,7 +550,7 @@ impl RequestStore for PgStore {
                     .map_err(map_err)?;
             }
         }
-        write_records(&mut tx, None, records, now).await?;
+        write_records(&mut tx, None, records, now, None).await?;
         tx.commit().await.map_err(map_err)
     }
 

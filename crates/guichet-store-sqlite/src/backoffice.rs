@@ -508,7 +508,7 @@ impl BackOfficeStore for SqliteStore {
             timing.transition(phase, at);
         }
         crate::dashboards::store_timing(&mut tx, change.request_id, &timing).await?;
-        write_records(&mut tx, Some(change.request_id), records, now).await?;
+        write_records(&mut tx, Some(change.request_id), records, now, None).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -543,7 +543,7 @@ impl BackOfficeStore for SqliteStore {
             // All or nothing: a bulk action never applies to half a selection.
             return Err(StoreError::NotFound);
         }
-        write_records(&mut tx, None, records, now).await?;
+        write_records(&mut tx, None, records, now, None).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(n)
     }

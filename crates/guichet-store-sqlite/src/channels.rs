@@ -305,7 +305,7 @@ impl ChannelStore for SqliteStore {
                     .await
                     .map_err(map_err)?;
             }
-            write_records(&mut tx, m.request_id, records, now).await?;
+            write_records(&mut tx, m.request_id, records, now, None).await?;
         }
         if let Some(p) = position {
             sqlx::query(

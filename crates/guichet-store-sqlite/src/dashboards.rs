@@ -146,9 +146,14 @@ pub(crate) async fn change_period(
 pub(crate) async fn apply_event_timings(
     tx: &mut impl WriteTx,
     events: &[NewEvent],
+    folded: Option<RequestId>,
 ) -> StoreResult<()> {
     for e in events {
         let Some(request) = e.request_id else { continue };
+        // Already in the row, written with it (`fold_own_timings`).
+        if folded == Some(request) {
+            continue;
+        }
         let what = classify(&e.kind, e.actor_kind == ActorKind::Agent, e.citizen_visible, &e.data);
         for w in what {
             let sql = match w {
@@ -478,7 +483,7 @@ impl DashboardStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        write_records(&mut tx, None, records, now).await?;
+        write_records(&mut tx, None, records, now, None).await?;
         tx.commit().await.map_err(map_err)
     }
 

@@ -196,13 +196,15 @@ fn read_head(r: &impl Columns) -> StoreResult<(i64, String)> {
 const HEAD_SQL: &str = "select seq, hash from event_heads where tenant_id = $1";
 
 /// Writes everything a submission or a later action produces, inside a caller's transaction.
+/// `folded`: the request whose row already holds these events' timing (`fold_own_timings`).
 pub(crate) async fn write_records(
     tx: &mut impl WriteTx,
     request: Option<RequestId>,
     records: &SubmissionRecords,
     now: OffsetDateTime,
+    folded: Option<RequestId>,
 ) -> StoreResult<()> {
-    crate::dashboards::apply_event_timings(tx, &records.events).await?;
+    crate::dashboards::apply_event_timings(tx, &records.events, folded).await?;
     for d in &records.documents {
         let request_id = request
             .or_else(|| records.events.iter().find_map(|e| e.request_id))
@@ -297,8 +299,11 @@ async fn submit_in(
     // the demo's, replays to the same).
     let phase = guichet_domain::workflow::Phase::parse(&r.phase)
         .unwrap_or(guichet_domain::workflow::Phase::Open);
-    let timing =
+    let mut timing =
         r.history.unwrap_or_else(|| guichet_domain::metrics::Timing::new(r.submitted_at, phase));
+    // An error rolls back the write's savepoint: the reference and the request with it.
+    let records = build(&reference).map_err(StoreError::Other)?;
+    guichet_store::records::fold_own_timings(&mut timing, r.id, &records.events);
     let answers = serde_json::to_string(&r.answers)
         .map_err(|e| StoreError::Other(format!("request answers: {e}")))?;
     let search =
@@ -353,9 +358,7 @@ async fn submit_in(
         )
         .await?;
     }
-    // An error rolls back the write's savepoint: the reference and the request with it.
-    let records = build(&reference).map_err(StoreError::Other)?;
-    write_records(tx, Some(r.id), &records, now).await?;
+    write_records(tx, Some(r.id), &records, now, Some(r.id)).await?;
     Ok(Submitted { id: r.id, reference, created: true })
 }
 
@@ -387,7 +390,7 @@ async fn record_in(
             .await?;
         }
     }
-    write_records(tx, None, records, now).await
+    write_records(tx, None, records, now, None).await
 }
 
 #[async_trait]

@@ -91,9 +91,17 @@ pub(crate) async fn tenant_service(
     if let Some(s) = cache.services.get(&key, ttl) {
         return Ok(Some(s));
     }
+    // Known to be missing: an EPCI's service asked on a commune's portal is looked for under
+    // the commune first, on every view of its form.
+    if cache.absent.get(&key, ttl).is_some() {
+        return Ok(None);
+    }
     let found = state.store.find_service(tenant, slug).await?.map(Arc::new);
-    if let Some(s) = found.as_ref().filter(|_| !ttl.is_zero()) {
-        cache.services.put(key, ttl, Arc::clone(s));
+    if !ttl.is_zero() {
+        match &found {
+            Some(s) => cache.services.put(key, ttl, Arc::clone(s)),
+            None => cache.absent.put(key, ttl, Arc::new(())),
+        }
     }
     Ok(found)
 }
@@ -193,6 +201,8 @@ pub(crate) struct PageCache {
     tenants: Memo<Tenant>,
     services: Memo<Service>,
     catalogues: Memo<Vec<Arc<Listed>>>,
+    /// Tenant and slug pairs known to name no service.
+    absent: Memo<()>,
 }
 
 impl Default for PageCache {
@@ -202,6 +212,7 @@ impl Default for PageCache {
             tenants: Memo::new(MAX_TENANTS),
             services: Memo::new(MAX_SERVICES),
             catalogues: Memo::new(MAX_CATALOGUES),
+            absent: Memo::new(MAX_SERVICES),
         }
     }
 }

@@ -96,27 +96,6 @@ pub fn sqlite_unique_constraint(message: &str) -> String {
     format!("{table}_{}_key", names.join("_"))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sqlite_messages_map_to_postgres_style_names() {
-        assert_eq!(
-            super::sqlite_unique_constraint("UNIQUE constraint failed: tenants.slug"),
-            "tenants_slug_key"
-        );
-        assert_eq!(
-            super::sqlite_unique_constraint("UNIQUE constraint failed: jobs.dedup_key"),
-            "jobs_dedup_key_key"
-        );
-        assert_eq!(
-            super::sqlite_unique_constraint(
-                "UNIQUE constraint failed: services.tenant_id, services.slug"
-            ),
-            "services_tenant_id_slug_key"
-        );
-    }
-}
-
 /// Folds into a request's timing what its own submission's events mean for it (its
 /// acknowledgement of receipt, a response), before its row is written: the row is inserted
 /// complete instead of inserted and at once updated (an update that touches a row with a dozen
@@ -139,3 +118,25 @@ pub fn fold_own_timings(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_messages_map_to_postgres_style_names() {
+        assert_eq!(
+            super::sqlite_unique_constraint("UNIQUE constraint failed: tenants.slug"),
+            "tenants_slug_key"
+        );
+        assert_eq!(
+            super::sqlite_unique_constraint("UNIQUE constraint failed: jobs.dedup_key"),
+            "jobs_dedup_key_key"
+        );
+        assert_eq!(
+            super::sqlite_unique_constraint(
+                "UNIQUE constraint failed: services.tenant_id, services.slug"
+            ),
+            "services_tenant_id_slug_key"
+        );
+    }
+}
+

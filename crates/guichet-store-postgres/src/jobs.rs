@@ -52,8 +52,9 @@ impl JobStore for PgStore {
     }
 
     async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
-        // The oldest due pending job and the oldest expired lease are each found by walking
-        // the (status, run_at) index; the older of the two is claimed. One `where … or …`
+        // The oldest due pending job (the (status, run_at) index) and the lease that expired
+        // first (`jobs_leases_idx`, migration 20261130000010) are each found by walking an
+        // index; the older by `run_at` is claimed. One `where … or …`
         // gathered every due job and sorted them all: milliseconds per claim once thousands of
         // e-mails wait, which is exactly when the runner must keep up. Both candidates are
         // locked (`skip locked`: concurrent claimers take others) until this statement ends.
@@ -62,7 +63,7 @@ impl JobStore for PgStore {
                               order by run_at limit 1 for update skip locked), \
                   expired as (select id, run_at from jobs \
                               where status = 'running' and locked_until < $1 \
-                              order by run_at limit 1 for update skip locked) \
+                              order by locked_until limit 1 for update skip locked) \
              update jobs set status = 'running', attempts = attempts + 1, locked_until = $2 \
              where id = (select id from (select * from pending union all select * from expired) c \
                          order by run_at limit 1) \

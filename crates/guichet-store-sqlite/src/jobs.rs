@@ -76,8 +76,9 @@ impl JobStore for SqliteStore {
             .write
             .grouped(async |tx| {
                 tx.row(
-                    // The oldest due pending job and the oldest expired lease, each found by
-                    // walking the (status, run_at) index; the older of the two is claimed. One
+                    // The oldest due pending job (the (status, run_at) index) and the lease
+                    // that expired first (`jobs_leases_idx`); the older by `run_at` of the
+                    // two is claimed. One
                     // `where … or …` gathered every due job into a temporary b-tree to sort
                     // them: milliseconds per claim, inside the writer's lock, once thousands
                     // of e-mails wait (measured: 1.8 ms against 7 µs with 10,000).
@@ -90,7 +91,7 @@ impl JobStore for SqliteStore {
                          union all \
                          select * from (select id, run_at from jobs \
                                         where status = 'running' and locked_until < $1 \
-                                        order by run_at limit 1)) \
+                                        order by locked_until limit 1)) \
                        order by run_at limit 1) \
                      returning id, kind, payload, attempts, max_attempts, dedup_key",
                     args![to_us(now), to_us(now + lease)],

@@ -14,7 +14,7 @@ use guichet_domain::form::{
     Answers, Field, FieldError, FieldKind, FileKind, FileRef, FormDefinition, RawInput,
 };
 use guichet_domain::request::{ActorKind, Channel, status};
-use guichet_domain::{CitizenId, DraftId, EventId, FileId, RequestId};
+use guichet_domain::{CitizenId, DraftId, EventId, FileId, RequestId, ServiceId, TenantId};
 use guichet_store::{
     Citizen, Draft, FileRecord, NewEvent, NewRequest, Service, SubmissionRecords, Tenant,
 };
@@ -427,7 +427,8 @@ async fn new_draft(
     Ok((service, draft))
 }
 
-/// A fresh nonce for the `_brouillon` field of a form opened from the service page.
+/// A fresh nonce for the `_brouillon` field of a form opened from the service page: a
+/// time-ordered UUID, whose time the draft's id keeps.
 fn draft_nonce() -> String {
     DraftId::new().as_uuid().simple().to_string()
 }
@@ -438,16 +439,25 @@ fn draft_nonce() -> String {
 /// became; but a citizen cannot name an id of their choosing (another citizen's draft, whose
 /// later submission would then collide with theirs), nor carry a page over to another service
 /// or portal.
-fn fresh_draft_id(ctx: &Ctx, nonce: &str) -> Option<DraftId> {
+fn fresh_draft_id(
+    citizen: CitizenId,
+    portal: TenantId,
+    service: ServiceId,
+    nonce: &str,
+) -> Option<DraftId> {
     if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let seed = format!("draft\n{}\n{}\n{}\n{nonce}", ctx.citizen.id, ctx.tenant.id, ctx.service.id);
+    let seed = format!("draft\n{citizen}\n{portal}\n{service}\n{nonce}");
     let digest = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    // A version 4, RFC 4122 variant UUID, as the other ids.
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    // A version 7 UUID as the other ids: the nonce's millisecond time first (the indexes on
+    // drafts and on requests' draft ids stay append-friendly), then the digest's bits, which a
+    // citizen cannot steer towards another's id.
+    let nonce_time = u64::from_str_radix(&nonce[..12], 16).ok()?;
+    bytes[..6].copy_from_slice(&nonce_time.to_be_bytes()[2..]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     Some(DraftId::from_uuid(uuid::Uuid::from_bytes(bytes)))
 }
@@ -615,7 +625,8 @@ pub(crate) async fn fresh_submit(
     let posted = read_posted(&state, &visitor, request, &fields, Some(ctx.citizen.id)).await?;
     // Without a valid nonce (a client that drops the field), the page still counts: its draft
     // gets a new id, and only a second post of the same page would make a second draft.
-    let Some(id) = fresh_draft_id(&ctx, posted.get("_brouillon")) else {
+    let nonce = posted.get("_brouillon");
+    let Some(id) = fresh_draft_id(ctx.citizen.id, ctx.tenant.id, ctx.service.id, nonce) else {
         return apply_posted(&state, &visitor, ctx, page, &fields, posted).await;
     };
     match state.store.get_draft(id, ctx.citizen.id).await? {
@@ -972,4 +983,36 @@ pub(crate) async fn delete(
     let id: DraftId = draft.parse().map_err(|_| AppError::NotFound)?;
     state.store.delete_draft(id, citizen.id).await?;
     Ok(Redirect::to("/compte/?brouillon_supprime=1").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_draft_id_is_time_ordered_and_bound_to_who_posts_it_where() {
+        let (citizen, portal, service) = (CitizenId::new(), TenantId::new(), ServiceId::new());
+        let nonce = draft_nonce();
+        let id = fresh_draft_id(citizen, portal, service, &nonce).expect("a valid nonce");
+        // The same page posted again names the same draft.
+        assert_eq!(fresh_draft_id(citizen, portal, service, &nonce), Some(id));
+        // Another citizen, portal or service: another draft.
+        for other in [
+            fresh_draft_id(CitizenId::new(), portal, service, &nonce),
+            fresh_draft_id(citizen, TenantId::new(), service, &nonce),
+            fresh_draft_id(citizen, portal, ServiceId::new(), &nonce),
+        ] {
+            assert_ne!(other, Some(id));
+        }
+        // A version 7 UUID carrying the nonce's time.
+        let uuid = id.as_uuid();
+        assert_eq!(uuid.get_version_num(), 7);
+        assert_eq!(uuid.simple().to_string()[..12], nonce[..12]);
+        // Not a nonce: no id (the page then gets a new draft).
+        let short = &nonce[..31];
+        let not_hex = format!("{short}g");
+        for bad in ["", "zz", short, not_hex.as_str()] {
+            assert_eq!(fresh_draft_id(citizen, portal, service, bad), None, "{bad}");
+        }
+    }
 }

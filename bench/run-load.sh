@@ -8,8 +8,8 @@
 #
 # Environment: GUICHET_BIN (default ${CARGO_TARGET_DIR:-target}/release/guichet; it is not
 # built here), DURATION (10s), CONCURRENCY ("1 16 64"), BACKENDS ("sqlite postgres"),
-# SCENARIOS ("catalogue fresh form inbox search request dashboard send submit"; also "home" and
-# "service"),
+# SCENARIOS ("catalogue fresh form inbox search request dashboard send submit"; also "home",
+# "service" and "mycatalogue", the catalogue as a logged-in citizen sees it),
 # WRK_THREADS (2: wrk threads of the GET scenarios, at most the concurrency), WRK_TIMEOUT (10s),
 # SEARCH_QUERY (horaires), LOAD_DIR (/var/tmp/guichet-load: data directories, on disk, not a
 # tmpfs, so that fsync is real), KEEP=1 (keep the data and the PostgreSQL databases),
@@ -331,6 +331,7 @@ for backend in $backends; do
       run_extra=""
       case $s in
         catalogue) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/demarches" "" ;;
+        mycatalogue) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/demarches" "${citizen_cookies[0]}" ;;
         home) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/" "" ;;
         service) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/demarches/$service" "" ;;
         fresh) run_wrk "$s" "$c" "$t" get.lua "$base$fresh_path" "${citizen_cookies[0]}" ;;

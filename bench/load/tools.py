@@ -384,6 +384,7 @@ SUBMISSIONS = ("send", "submit")
 LABELS = {
     "catalogue": "(a) catalogue page",
     "home": "(a') commune home page",
+    "mycatalogue": "(a'') catalogue page, as a logged-in citizen",
     "fresh": "(b) form page, opened from the service page",
     "form": "(b') form page of a saved draft (a step)",
     "service": "(b'') public service page",
@@ -553,7 +554,7 @@ def report(results_dir, *backends):
             out("")
             out("| page | conc. | req/s | nginx req/s | ratio | p99 ms |")
             out("|---|---|---|---|---|---|")
-            for name in ("catalogue", "home", "fresh", "form", "service"):
+            for name in ("catalogue", "home", "mycatalogue", "fresh", "form", "service"):
                 for r in sorted((r for r in runs if r["scenario"] == name), key=lambda r: r["concurrency"]):
                     n = nginx.get(r["concurrency"])
                     if not n:

@@ -56,7 +56,7 @@ async function askTheMairie(page, { subject, question }) {
     assert.equal(response.status(), 200);
     assert.equal(pathname(page), `${COMMUNE}/demarches/question-mairie`, 'back to the service after login');
   }
-  response = await navigation(page, () => page.getByRole('button', { name: 'Commencer la démarche' }).click());
+  response = await navigation(page, () => page.getByRole('link', { name: 'Commencer la démarche' }).click());
   assert.equal(response.status(), 200);
   await page.getByLabel(/^Sujet/).fill(subject);
   await page.getByLabel(/^Votre question/).fill(question);

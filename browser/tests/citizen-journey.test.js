@@ -63,7 +63,7 @@ test('on a phone: sign up, verify the e-mail, report a problem with a photo, get
     assert.equal(response.status(), 200);
     assert.equal(new URL(page.url()).pathname, `${COMMUNE}/demarches/signalement`);
     assert.equal(await h1(page), 'Signaler un problème sur l\'espace public');
-    assert.equal(await page.getByRole('button', { name: 'Commencer la démarche' }).count(), 0, 'no start button before login');
+    assert.equal(await page.getByRole('link', { name: 'Commencer la démarche' }).count(), 0, 'no start link before login');
     await checkPage(page, 'journey-service-anonymous');
 
     // Sign-up, from the service page's link: a too-short password is refused first.
@@ -123,7 +123,7 @@ test('on a phone: sign up, verify the e-mail, report a problem with a photo, get
     // The service, from the commune portal, now logged in.
     await page.goto(`${COMMUNE}/`);
     await navigation(page, () => serviceLink.click());
-    const start = page.getByRole('button', { name: 'Commencer la démarche' });
+    const start = page.getByRole('link', { name: 'Commencer la démarche' });
     assert.equal(await start.count(), 1);
     await checkPage(page, 'journey-service');
     // The form opens with a GET (no draft yet). A report has no summary page: its one page
@@ -227,7 +227,7 @@ test('on a desktop: the demo citizen logs in and asks the mairie a question', { 
     response = await fillLogin(page, DEMO_CITIZEN);
     assert.equal(response.status(), 200);
     assert.equal(new URL(page.url()).pathname, `${COMMUNE}/demarches/question-mairie`, 'back to the service after login');
-    const start = page.getByRole('button', { name: 'Commencer la démarche' });
+    const start = page.getByRole('link', { name: 'Commencer la démarche' });
     await checkPage(page, 'journey-service');
 
     response = await navigation(page, () => start.click());

@@ -37,7 +37,7 @@ for (const viewport of VIEWPORTS) {
       assert.equal(new URL(page.url()).pathname, SERVICE, 'back to the service page after login');
 
       // Start the service.
-      await tabTo(page, byText('button', 'Commencer la démarche'), { what: 'the start button' });
+      await tabTo(page, byText('a', 'Commencer la démarche'), { what: 'the start link' });
       response = await press(page, 'Enter');
       assert.equal(response.status(), 200);
       assert.equal(new URL(page.url()).pathname, `${SERVICE}/formulaire`, 'the form opens with a GET');

@@ -92,7 +92,7 @@ describe('anonymous catalogue and account pages', () => {
         assert.equal(await result.count(), 1, 'the civil-status service is found');
         await Promise.all([page.waitForNavigation(), result.click()]);
         assert.equal(new URL(page.url()).pathname, '/saint-aubin-sur-lys/demarches/acte-etat-civil');
-        assert.equal(await page.getByRole('button', { name: 'Commencer la démarche' }).count(), 0, 'no start button when anonymous');
+        assert.equal(await page.getByRole('link', { name: 'Commencer la démarche' }).count(), 0, 'no start link when anonymous');
         const login = page.getByRole('link', { name: 'Se connecter pour commencer' });
         assert.match(await login.getAttribute('href'), /^\/compte\/connexion\?retour=/);
         assert.match(

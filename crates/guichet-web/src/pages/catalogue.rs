@@ -143,8 +143,8 @@ struct ServicePage {
     service: Arc<Service>,
     provider: Option<String>,
     regime: String,
-    /// A citizen is logged in: the button opens the form (a GET: nothing is written until its
-    /// first page is posted).
+    /// A citizen is logged in: the link opens the form (navigation: nothing is written until
+    /// its first page is posted).
     logged_in: bool,
     login_href: String,
 }

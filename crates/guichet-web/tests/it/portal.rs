@@ -199,12 +199,11 @@ async fn a_citizen_signs_up_on_one_portal_submits_two_services_and_is_known_ever
 
         // Commune B's portal: still logged in (the service page offers to start, not to log in).
         let page = c.get("/bravo/demarches/question-mairie").await;
+        assert_eq!(page.texts("main a.button"), ["Commencer la démarche"], "{backend:?}");
         assert_eq!(
-            page.texts("form button[type=submit]"),
-            ["Commencer la démarche"],
-            "{backend:?}"
+            page.attrs("main a.button", "href"),
+            ["/bravo/demarches/question-mairie/formulaire"]
         );
-        assert!(page.texts("a.button").is_empty());
 
         // "My requests" lists both, with references and acknowledgements.
         let page = c.get("/compte/").await;
@@ -600,10 +599,10 @@ async fn a_form_without_a_summary_is_one_page_and_one_post_and_opening_it_writes
         let mut c = Client::new(&app);
         sign_up(&mut c, "rapide@exemple.test", "/alpha/").await;
         verify(&mut c, "rapide@exemple.test").await;
-        // The service page's button opens the form with a GET.
+        // The service page links to the form: opening it is navigation.
         let page = c.get("/alpha/demarches/signalement").await;
-        assert_eq!(page.attrs("main form[method=get]", "action"), [REPORT_FORM]);
-        assert_eq!(page.text("main form[method=get] button"), "Commencer la démarche");
+        assert_eq!(page.attrs("main a.button", "href"), [REPORT_FORM]);
+        assert_eq!(page.text("main a.button"), "Commencer la démarche");
         let page = c.get(REPORT_FORM).await;
         assert_eq!(page.status, StatusCode::OK, "{backend:?}");
         assert_eq!(page.attrs("main form[method=post]", "action"), [REPORT_FORM]);
@@ -725,6 +724,40 @@ async fn a_first_page_refused_or_saved_becomes_a_draft_and_its_id_is_bound_to_it
         assert_eq!(c.get("/compte/").await.texts("ul.drafts li").len(), 3, "{backend:?}");
         app.db.finish().await;
     }
+}
+
+#[tokio::test]
+async fn a_report_with_a_photo_is_sent_from_its_one_page_and_a_forged_upload_stores_nothing() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut c = Client::new(&app);
+    sign_up(&mut c, "photo@exemple.test", "/alpha/").await;
+    verify(&mut c, "photo@exemple.test").await;
+    let fields = fresh_fields(&mut c, REPORT_FORM, "envoyer", REPORT).await;
+    // Without the CSRF token, refused before the file is read into the store.
+    let mut forged: Vec<Part> =
+        fields.iter().skip(1).map(|(k, v)| Part::Text(k.as_str(), v.as_str())).collect();
+    forged.push(Part::File("photo", "trou.png", PNG));
+    let page = c.post_multipart(REPORT_FORM, &forged).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(c.get("/compte/").await.texts("table.requests tbody tr").is_empty());
+    let stored = |dir: &std::path::Path| -> usize {
+        std::fs::read_dir(dir).map_or(0, |shards| {
+            shards.flatten().map(|d| std::fs::read_dir(d.path()).map_or(0, Iterator::count)).sum()
+        })
+    };
+    assert_eq!(stored(&app.state.config.files_dir), 0, "no file stored for a forged post");
+    // With it, as a browser sends the page (the token first): sent, the photo attached.
+    let mut parts: Vec<Part> =
+        fields.iter().map(|(k, v)| Part::Text(k.as_str(), v.as_str())).collect();
+    parts.push(Part::File("photo", "trou.png", PNG));
+    let sent = location(&c.post_multipart(REPORT_FORM, &parts).await);
+    assert!(sent.starts_with("/compte/demandes/"), "{sent}");
+    let page = c.get(&sent).await;
+    let photo = page.attrs("section a[href^='/compte/fichiers/']", "href");
+    assert_eq!(photo.len(), 1, "the photo is attached");
+    assert_eq!(c.get(&photo[0]).await.status, StatusCode::OK);
+    assert_eq!(stored(&app.state.config.files_dir), 1);
+    app.db.finish().await;
 }
 
 async fn last_email_count(app: &TestApp, to: &str) -> usize {

@@ -8,7 +8,7 @@
 //! another process or instance), which show within the configured delay (`http.page_cache_seconds`,
 //! [`TTL`] by default; zero turns the cache off). Visitors with a session (a citizen logged in,
 //! a draft in progress) always get a page rendered for them, since theirs can differ (the
-//! service page's button, the account links).
+//! service page's start link, the account links).
 //!
 //! The same holds for the tenants (by slug or id) and services (by id, or by their tenant and
 //! slug) that a citizen's own pages read on every view (a draft's step, its summary, a

@@ -128,3 +128,17 @@ function flow_report(report, names)
   report.unexpected_by_step = by_step
   report.unexpected_samples = samples
 end
+
+-- The request headers of a flow script's thread: the cookie of one of the citizens given
+-- from args[first] on (thread i takes cookie i mod n), for GETs and for form POSTs. Also
+-- zeroes the thread's unexpected answers for each of `names`' steps.
+function flow_init(args, first, names)
+  local cookies = {}
+  for i = first, #args do table.insert(cookies, args[i]) end
+  local cookie = cookies[(id or 0) % #cookies + 1]
+  for i = 1, #names do unexpected_by_step[i] = 0 end
+  return { ["Cookie"] = cookie }, {
+    ["Cookie"] = cookie,
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+  }
+end

@@ -41,15 +41,7 @@ last_unexpected = ""
 function init(args)
   service_path = "/" .. args[1] .. "/demarches/" .. args[2]
   form_path = service_path .. "/formulaire"
-  local cookies = {}
-  for i = 3, #args do table.insert(cookies, args[i]) end
-  local cookie = cookies[(id or 0) % #cookies + 1]
-  get_headers = { ["Cookie"] = cookie }
-  post_headers = {
-    ["Cookie"] = cookie,
-    ["Content-Type"] = "application/x-www-form-urlencoded",
-  }
-  for i = 1, #names do unexpected_by_step[i] = 0 end
+  get_headers, post_headers = flow_init(args, 3, names)
 end
 
 local function answers()

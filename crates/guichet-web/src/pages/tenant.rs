@@ -41,7 +41,7 @@ pub(crate) async fn tenant_home(
     // Links to other tenants always use platform paths: their own domains are theirs to share.
     let parent = match tenant.parent_id {
         Some(id) => {
-            let p = state.store.get_tenant(id).await?;
+            let p = crate::cache::tenant_by_id(&state, id).await?;
             let href = format!("/{}/", p.slug);
             Some((p, href))
         }

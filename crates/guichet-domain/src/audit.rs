@@ -1,6 +1,11 @@
-//! Tamper-evident traceability: each tenant's events form a hash chain. An event's hash covers
+//! Tamper-evident traceability: each tenant's events form hash chains. An event's hash covers
 //! its content and the previous event's hash, so changing, inserting or deleting a stored event
 //! breaks every later link, which `guichet audit verify` detects.
+//!
+//! A tenant has one chain, lane 0, unless its writes ran side by side: each write holds the
+//! chain it appends to until it commits, so concurrent writes of one tenant take lanes of their
+//! own instead of waiting for each other's disk flush (PostgreSQL; SQLite's one writer never
+//! needs a second lane).
 
 use sha2::{Digest, Sha256};
 
@@ -10,7 +15,9 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// The fields of an event that its hash covers, in their stored form.
 #[derive(Clone, Debug)]
 pub struct ChainedFields<'a> {
-    /// Position in the tenant's chain (1 for the first event).
+    /// Which of the tenant's chains (0 for the first).
+    pub lane: i32,
+    /// Position in that chain (1 for the first event).
     pub seq: i64,
     /// Event id.
     pub id: &'a str,
@@ -44,6 +51,12 @@ pub fn chain_hash(prev: &str, f: &ChainedFields<'_>) -> String {
     };
     put(prev);
     put(&f.seq.to_string());
+    // Lane 0 adds nothing, so that the hashes stored before lanes existed still verify; another
+    // lane adds one field, and since every field is length-prefixed, no two field lists give
+    // the same bytes.
+    if f.lane != 0 {
+        put(&f.lane.to_string());
+    }
     put(f.id);
     put(f.tenant_id);
     put(f.request_id.unwrap_or(""));
@@ -79,6 +92,7 @@ mod tests {
 
     fn fields(data: &str) -> ChainedFields<'_> {
         ChainedFields {
+            lane: 0,
             seq: 1,
             id: "e1",
             tenant_id: "t1",
@@ -100,6 +114,7 @@ mod tests {
         assert_ne!(a, chain_hash(GENESIS, &fields("{ }")));
         assert_ne!(a, chain_hash(&a, &fields("{}")));
         assert_eq!(a, chain_hash(GENESIS, &fields("{}")));
+        assert_ne!(a, chain_hash(GENESIS, &ChainedFields { lane: 1, ..fields("{}") }));
     }
 
     #[test]

@@ -755,27 +755,29 @@ impl BackOfficeStore for PgStore {
         Ok(())
     }
 
-    async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>> {
-        let ids: Vec<Uuid> =
-            sqlx::query_scalar("select tenant_id from event_heads order by tenant_id")
+    async fn list_chains(&self) -> StoreResult<Vec<(TenantId, i32)>> {
+        let rows: Vec<(Uuid, i32)> =
+            sqlx::query_as("select tenant_id, lane from event_heads order by tenant_id, lane")
                 .fetch_all(&mut *self.pool.get().await?)
                 .await
                 .map_err(map_err)?;
-        Ok(ids.into_iter().map(TenantId::from_uuid).collect())
+        Ok(rows.into_iter().map(|(t, lane)| (TenantId::from_uuid(t), lane)).collect())
     }
 
-    async fn list_tenant_events(
+    async fn list_chain_events(
         &self,
         tenant: TenantId,
+        lane: i32,
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
-            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
-             citizen_visible, data, prev_hash, hash from events where tenant_id = $1 and seq > $2 \
-             order by seq limit $3",
+            "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+             citizen_visible, data, prev_hash, hash from events \
+             where tenant_id = $1 and lane = $2 and seq > $3 order by seq limit $4",
         )
         .bind(tenant.as_uuid())
+        .bind(lane)
         .bind(after_seq)
         .bind(limit)
         .fetch_all(&mut *self.pool.get().await?)

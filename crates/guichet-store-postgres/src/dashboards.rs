@@ -520,10 +520,10 @@ impl DashboardStore for PgStore {
         last: RequestId,
     ) -> StoreResult<Vec<guichet_store::Event>> {
         let rows = sqlx::query(
-            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+            "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
              citizen_visible, data, prev_hash, hash from events \
              where request_id >= $1 and request_id <= $2 and kind <> 'viewed' \
-             order by request_id, seq",
+             order by request_id, at, lane, seq",
         )
         .bind(first.as_uuid())
         .bind(last.as_uuid())

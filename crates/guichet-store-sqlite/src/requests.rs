@@ -95,6 +95,7 @@ pub(crate) fn read_event(row: &SqliteRow) -> StoreResult<Event> {
             citizen_visible: col(row, "citizen_visible")?,
             data: serde_json::from_str(&data).map_err(|_| corrupt("event data"))?,
         },
+        lane: col(row, "lane")?,
         seq: col(row, "seq")?,
         prev_hash: col(row, "prev_hash")?,
         hash: col(row, "hash")?,
@@ -141,6 +142,7 @@ pub(crate) async fn append_events(tx: &mut impl WriteTx, events: &[NewEvent]) ->
         let hash = chain_hash(
             &prev,
             &ChainedFields {
+                lane: 0,
                 seq,
                 id: &id,
                 tenant_id: &tenant_s,
@@ -180,7 +182,7 @@ pub(crate) async fn append_events(tx: &mut impl WriteTx, events: &[NewEvent]) ->
     }
     for (tenant, seq, hash) in heads {
         tx.exec(
-            "update event_heads set seq = $2, hash = $3 where tenant_id = $1",
+            "update event_heads set seq = $2, hash = $3 where tenant_id = $1 and lane = 0",
             args![tenant, seq, &hash],
         )
         .await?;
@@ -192,8 +194,10 @@ fn read_head(r: &impl Columns) -> StoreResult<(i64, String)> {
     Ok((r.get("seq")?, r.get("hash")?))
 }
 
-/// A tenant's chain head (no lock clause: SQLite has one writer).
-const HEAD_SQL: &str = "select seq, hash from event_heads where tenant_id = $1";
+/// A tenant's chain head (no lock clause: SQLite has one writer). Always lane 0: one write
+/// appends after the other, so no write ever finds the tenant's chain held by another and needs
+/// a lane of its own (the events' and heads' `lane` column defaults to 0).
+const HEAD_SQL: &str = "select seq, hash from event_heads where tenant_id = $1 and lane = 0";
 
 /// Writes everything a submission or a later action produces, inside a caller's transaction.
 /// `folded`: the request whose row already holds these events' timing (`fold_own_timings`).
@@ -579,8 +583,8 @@ impl RequestStore for SqliteStore {
         citizen_view: bool,
     ) -> StoreResult<Vec<Event>> {
         let sql = format!(
-            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
-             citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by seq",
+            "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by at, lane, seq",
             // Views are traced but are not part of the timeline: a busy request gathers
             // thousands of them, which only the history export reads.
             // `kind <> 'viewed'` in both: views are never shown to citizens either, and the
@@ -598,8 +602,8 @@ impl RequestStore for SqliteStore {
 
     async fn list_request_history(&self, id: RequestId) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
-            "select id, tenant_id, seq, request_id, at, actor_kind, actor_id, channel, kind, \
-             citizen_visible, data, prev_hash, hash from events where request_id = $1 order by seq",
+            "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 order by at, lane, seq",
         )
         .bind(id.as_uuid())
         .fetch_all(&self.read)

@@ -331,13 +331,14 @@ pub trait BackOfficeStore {
     /// Deletes a tenant's reply template.
     async fn delete_reply_template(&self, tenant: TenantId, id: uuid::Uuid) -> StoreResult<()>;
 
-    /// Tenants that have events.
-    async fn list_chained_tenants(&self) -> StoreResult<Vec<TenantId>>;
+    /// Every event chain: the tenant and its lane, in that order.
+    async fn list_chains(&self) -> StoreResult<Vec<(TenantId, i32)>>;
 
-    /// A tenant's events in chain order, from `after_seq` (exclusive).
-    async fn list_tenant_events(
+    /// A chain's events in order, from `after_seq` (exclusive).
+    async fn list_chain_events(
         &self,
         tenant: TenantId,
+        lane: i32,
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Event>>;

@@ -118,7 +118,9 @@ pub struct NewEvent {
 pub struct Event {
     /// The event.
     pub event: NewEvent,
-    /// Position in the tenant's chain.
+    /// Which of the tenant's chains (`guichet_domain::audit`).
+    pub lane: i32,
+    /// Position in that chain.
     pub seq: i64,
     /// Hash of the previous event.
     pub prev_hash: String,

@@ -1,5 +1,6 @@
-//! `guichet audit verify`: walks every tenant's event chain, recomputes each hash, and names the
-//! first event that does not match (an edited, inserted or deleted row breaks the chain there).
+//! `guichet audit verify`: walks every tenant's event chains (one per lane, see
+//! `guichet_domain::audit`), recomputes each hash, and names the first event that does not match
+//! (an edited, inserted, deleted or moved row breaks the chain there).
 
 use guichet_domain::TenantId;
 use guichet_domain::audit::{ChainedFields, GENESIS, chain_hash};
@@ -10,6 +11,8 @@ use guichet_store::{Event, Store};
 pub struct Broken {
     /// Tenant.
     pub tenant: TenantId,
+    /// Which of its chains.
+    pub lane: i32,
     /// The first event that does not verify.
     pub event: String,
     /// Its position.
@@ -21,8 +24,8 @@ pub struct Broken {
 /// The outcome of a verification.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Report {
-    /// Chains checked.
-    pub tenants: usize,
+    /// Chains checked (a tenant has one per lane).
+    pub chains: usize,
     /// Events checked.
     pub events: u64,
     /// Broken chains (first break of each).
@@ -37,6 +40,7 @@ fn expected_hash(prev: &str, e: &Event) -> String {
     chain_hash(
         prev,
         &ChainedFields {
+            lane: e.lane,
             seq: e.seq,
             id: &id,
             tenant_id: &tenant,
@@ -55,18 +59,18 @@ fn expected_hash(prev: &str, e: &Event) -> String {
 /// Verifies every chain.
 pub async fn verify(store: &dyn Store) -> anyhow::Result<Report> {
     let mut report = Report::default();
-    for tenant in store.list_chained_tenants().await? {
-        report.tenants += 1;
+    for (tenant, lane) in store.list_chains().await? {
+        report.chains += 1;
         let mut prev = GENESIS.to_owned();
         let mut expected_seq = 1;
         'chain: loop {
-            let page = store.list_tenant_events(tenant, expected_seq - 1, 1000).await?;
+            let page = store.list_chain_events(tenant, lane, expected_seq - 1, 1000).await?;
             if page.is_empty() {
                 break;
             }
             for e in page {
                 report.events += 1;
-                let reason = if e.seq != expected_seq {
+                let reason = if e.seq != expected_seq || e.lane != lane {
                     Some("missing event before this one (sequence gap)")
                 } else if e.prev_hash != prev {
                     Some("its link to the previous event does not match")
@@ -78,6 +82,7 @@ pub async fn verify(store: &dyn Store) -> anyhow::Result<Report> {
                 if let Some(reason) = reason {
                     report.broken.push(Broken {
                         tenant,
+                        lane,
                         event: e.event.id.to_string(),
                         seq: e.seq,
                         reason,

@@ -91,18 +91,19 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
     if mode == Mode::AuditVerify {
         let report = crate::audit::verify(store.as_ref()).await?;
         store.close().await;
-        println!("{} chaînes vérifiées, {} événements", report.tenants, report.events);
+        println!("{} chaînes vérifiées, {} événements", report.chains, report.events);
         if let Some(first) = report.broken.first() {
             for b in &report.broken {
                 println!(
-                    "chaîne rompue : collectivité {}, événement {} (n° {}) : {}",
-                    b.tenant, b.event, b.seq, b.reason
+                    "chaîne rompue : collectivité {}, chaîne {}, événement {} (n° {}) : {}",
+                    b.tenant, b.lane, b.event, b.seq, b.reason
                 );
             }
             anyhow::bail!(
-                "audit chain broken at event {} (tenant {}, seq {}): {}",
+                "audit chain broken at event {} (tenant {}, lane {}, seq {}): {}",
                 first.event,
                 first.tenant,
+                first.lane,
                 first.seq,
                 first.reason
             );

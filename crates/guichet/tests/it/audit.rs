@@ -153,7 +153,7 @@ async fn events_of_several_tenants_in_one_write_each_extend_their_own_chain() {
             s.record(&SubmissionRecords { events, ..Default::default() }).await.unwrap();
         }
         for (t, n) in [(&a, 6), (&b, 4)] {
-            let chain = s.list_tenant_events(t.id, 0, 100).await.unwrap();
+            let chain = s.list_chain_events(t.id, 0, 0, 100).await.unwrap();
             let seqs: Vec<i64> = chain.iter().map(|e| e.seq).collect();
             assert_eq!(seqs, (1..=n).collect::<Vec<i64>>(), "{:?}", db.backend);
             for pair in chain.windows(2) {
@@ -200,12 +200,82 @@ async fn concurrent_writes_touching_two_tenants_in_opposite_orders_all_succeed()
         for w in writes {
             w.await.unwrap().unwrap_or_else(|e| panic!("{:?}: {e}", db.backend));
         }
-        assert_eq!(s.list_tenant_events(a.id, 0, 1000).await.unwrap().len(), 36);
-        assert_eq!(s.list_tenant_events(b.id, 0, 1000).await.unwrap().len(), 36);
+        for t in [a.id, b.id] {
+            let mut events = 0;
+            for (_, lane) in s.list_chains().await.unwrap().into_iter().filter(|c| c.0 == t) {
+                events += s.list_chain_events(t, lane, 0, 1000).await.unwrap().len();
+            }
+            assert_eq!(events, 36, "{:?}", db.backend);
+        }
         let url = db.url.clone();
         let (code, stdout, stderr) =
             tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
         assert_eq!(code, Some(0), "{:?}: {stdout} {stderr}", db.backend);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_write_takes_a_free_lane_of_its_tenants_chain_rather_than_wait_for_another_commit() {
+    // PostgreSQL only: there, writes of one tenant run side by side, and one holding the
+    // tenant's chain until its commit (which waits for the disk) must not hold up the others.
+    // SQLite's one writer runs them one after the other, on one lane.
+    for db in TestDb::all().await {
+        if db.backend != Backend::Postgres {
+            db.finish().await;
+            continue;
+        }
+        let s = &db.store;
+        let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+        let record = |n: usize| SubmissionRecords { events: vec![note(a.id, n)], ..Default::default() };
+        s.record(&record(0)).await.unwrap();
+        assert_eq!(s.list_chains().await.unwrap(), vec![(a.id, 0)]);
+
+        // Another write holds lane 0, as one waiting for its commit does.
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let mut holder = pool.begin().await.unwrap();
+        sqlx::query("select seq from event_heads where tenant_id = $1 and lane = 0 for update")
+            .bind(a.id.as_uuid())
+            .fetch_one(&mut *holder)
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), s.record(&record(1)))
+            .await
+            .expect("the write waited for the lane another write holds")
+            .unwrap();
+        holder.rollback().await.unwrap();
+        s.record(&record(2)).await.unwrap();
+
+        assert_eq!(s.list_chains().await.unwrap(), vec![(a.id, 0), (a.id, 1)]);
+        let lane = |n: i32| s.list_chain_events(a.id, n, 0, 100);
+        let (zero, one) = (lane(0).await.unwrap(), lane(1).await.unwrap());
+        let notes = |chain: &[guichet_store::Event]| -> Vec<(i64, i64)> {
+            chain.iter().map(|e| (e.seq, e.event.data["n"].as_i64().unwrap())).collect()
+        };
+        // The free lane 0 is taken again once released: lanes are opened only when needed.
+        assert_eq!(notes(&zero), vec![(1, 0), (2, 2)]);
+        assert_eq!(notes(&one), vec![(1, 1)]);
+        assert_eq!(one[0].prev_hash, guichet_domain::audit::GENESIS);
+        assert!(one.iter().chain(&zero).all(|e| e.event.tenant_id == a.id));
+        let url = db.url.clone();
+        let (code, stdout, stderr) =
+            tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
+        assert_eq!(code, Some(0), "{stdout} {stderr}");
+        assert!(stdout.contains("2 chaînes vérifiées, 3 événements"), "{stdout}");
+
+        // An event moved to another lane, or changed there, breaks the chain.
+        sqlx::query("update events set lane = 1, seq = 2, prev_hash = $2 where id = $1")
+            .bind(zero[1].event.id.as_uuid())
+            .bind(&one[0].hash)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let url = db.url.clone();
+        let (code, stdout, stderr) =
+            tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
+        assert_eq!(code, Some(1), "{stdout} {stderr}");
+        assert!(stdout.contains(&zero[1].event.id.to_string()), "{stdout}");
         db.finish().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Tamper-evident traceability: each tenant's events form hash chains. An event's hash covers
 //! its content and the previous event's hash, so changing, inserting or deleting a stored event
-//! breaks every later link, which `guichet audit verify` detects.
+//! breaks every later link, which `guichet audit verify` detects; each chain's head records its
+//! last event, so a chain cut short is detected too.
 //!
 //! A tenant has one chain, lane 0, unless its writes ran side by side: each write holds the
 //! chain it appends to until it commits, so concurrent writes of one tenant take lanes of their

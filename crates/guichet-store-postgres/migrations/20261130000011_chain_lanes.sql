@@ -13,3 +13,17 @@ alter table event_heads add primary key (tenant_id, lane);
 alter table events add column lane integer not null default 0;
 alter table events drop constraint events_tenant_id_seq_key;
 alter table events add constraint events_tenant_id_lane_seq_key unique (tenant_id, lane, seq);
+
+-- A request's events may now lie on several lanes, and their `at` does not give their order
+-- (the events of one write are stamped one after the other, not in the order they are
+-- written): `pos` numbers events in the order they are written, across lanes, and a request's
+-- timeline is read in that order. The events written before it have none and come first, in
+-- their one lane's order. Added without a default and given one after, so that no existing row
+-- is rewritten.
+create sequence events_pos_seq;
+alter table events add column pos bigint;
+alter table events alter column pos set default nextval('events_pos_seq');
+alter sequence events_pos_seq owned by events.pos;
+
+-- On a large database the new unique index over every event (views included) is built while
+-- the migration holds the table; `guichet` migrates at start-up, before it serves.

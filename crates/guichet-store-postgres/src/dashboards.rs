@@ -523,7 +523,7 @@ impl DashboardStore for PgStore {
             "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
              citizen_visible, data, prev_hash, hash from events \
              where request_id >= $1 and request_id <= $2 and kind <> 'viewed' \
-             order by request_id, at, lane, seq",
+             order by request_id, pos nulls first, seq",
         )
         .bind(first.as_uuid())
         .bind(last.as_uuid())

@@ -106,8 +106,9 @@ pub(crate) fn read_event(row: &PgRow) -> StoreResult<Event> {
 const MAX_LANES: i32 = 16;
 
 /// Takes a lane of a tenant's chain for this transaction, locked until its end: one no other
-/// write holds if there is one, else a new one, else (all `MAX_LANES` held) the lane `fallback`
-/// names, waiting for it. Returns the lane, its last seq and its last hash.
+/// write holds if there is one, else a new one, else (all held, or the new one opened by another
+/// write at the same moment) an existing lane picked by `fallback`, waiting for it. Returns the
+/// lane, its last seq and its last hash.
 async fn take_lane(
     tx: &mut Transaction<'_, Postgres>,
     tenant: uuid::Uuid,
@@ -117,6 +118,7 @@ async fn take_lane(
         Ok((col(row, "lane")?, col(row, "seq")?, col(row, "hash")?))
     };
     // Two rounds: a lane another write opened at the same moment is found on the second.
+    let mut lanes = 1;
     for _ in 0..2 {
         let free = sqlx::query(
             "select lane, seq, hash from event_heads where tenant_id = $1 \
@@ -139,6 +141,7 @@ async fn take_lane(
         .fetch_one(&mut **tx)
         .await
         .map_err(map_err)?;
+        lanes = next.max(1);
         if next >= MAX_LANES {
             break;
         }
@@ -156,17 +159,19 @@ async fn take_lane(
             return Ok((next, 0, GENESIS.to_owned()));
         }
     }
-    let sql =
-        format!("select lane, seq, hash from event_heads where tenant_id = $1 and lane = $2{FOR_UPDATE}");
+    let sql = format!(
+        "select lane, seq, hash from event_heads where tenant_id = $1 and lane = $2{FOR_UPDATE}"
+    );
     let row = sqlx::query(&sql)
         .bind(tenant)
-        .bind(fallback.rem_euclid(MAX_LANES))
+        .bind(fallback.rem_euclid(lanes))
         .fetch_optional(&mut **tx)
         .await
         .map_err(map_err)?;
     match row {
         Some(row) => read(&row),
-        // Only if lanes were deleted under us: the first lane is always there by then.
+        // Only if lanes were deleted under us (the first lane exists once anything was
+        // appended, and `lanes` counts only existing ones).
         None => {
             let sql = format!(
                 "select lane, seq, hash from event_heads where tenant_id = $1 and lane = 0{FOR_UPDATE}"
@@ -192,7 +197,7 @@ pub(crate) async fn append_events(
     tenants.dedup();
     // Where every lane is held, writes wait on lanes spread by their first event's id (random
     // bits of a v7 UUID), rather than all on one.
-    let fallback = events.first().map_or(0, |e| (e.id.as_uuid().as_u128() % 16) as i32);
+    let fallback = events.first().map_or(0, |e| (e.id.as_uuid().as_u128() % 65_521) as i32);
     let mut heads: Vec<(uuid::Uuid, i32, i64, String)> = Vec::with_capacity(tenants.len());
     for tenant in tenants {
         let (lane, seq, hash) = take_lane(tx, tenant, fallback).await?;
@@ -254,14 +259,16 @@ pub(crate) async fn append_events(
         heads[at].3 = hash;
     }
     for (tenant, lane, seq, hash) in heads {
-        sqlx::query("update event_heads set seq = $3, hash = $4 where tenant_id = $1 and lane = $2")
-            .bind(tenant)
-            .bind(lane)
-            .bind(seq)
-            .bind(&hash)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(
+            "update event_heads set seq = $3, hash = $4 where tenant_id = $1 and lane = $2",
+        )
+        .bind(tenant)
+        .bind(lane)
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
     }
     Ok(())
 }
@@ -663,6 +670,8 @@ impl RequestStore for PgStore {
         row.as_ref().map(read_request).transpose()
     }
 
+    // A request's events may lie on several lanes: `pos` is the order they were written in
+    // (migration 20261130000011); those written before it have none and come first, in seq order.
     async fn list_request_events(
         &self,
         id: RequestId,
@@ -670,7 +679,7 @@ impl RequestStore for PgStore {
     ) -> StoreResult<Vec<Event>> {
         let sql = format!(
             "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
-             citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by at, lane, seq",
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by pos nulls first, seq",
             // Views are traced but are not part of the timeline: a busy request gathers
             // thousands of them, which only the history export reads.
             // `kind <> 'viewed'` in both: views are never shown to citizens either, and the
@@ -692,7 +701,7 @@ impl RequestStore for PgStore {
     async fn list_request_history(&self, id: RequestId) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
             "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
-             citizen_visible, data, prev_hash, hash from events where request_id = $1 order by at, lane, seq",
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 order by pos nulls first, seq",
         )
         .bind(id.as_uuid())
         .fetch_all(&mut *self.pool.get().await?)

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use guichet_domain::request::Channel;
 use guichet_domain::{AgentId, CitizenId, Email, RequestId, Role, Slug, TenantId};
 use guichet_store::{
-    Agent, AssigneeFilter, BackOfficeStore, Cursor, DeadlineFilter, Event, InboxFilter, InboxRow,
-    InboxSort, Membership, ReplyTemplate, RequestRecord, SavedView, StatusChange, StoreError,
-    StoreResult, SubmissionRecords,
+    Agent, AssigneeFilter, BackOfficeStore, ChainHead, Cursor, DeadlineFilter, Event, InboxFilter,
+    InboxRow, InboxSort, Membership, ReplyTemplate, RequestRecord, SavedView, StatusChange,
+    StoreError, StoreResult, SubmissionRecords,
 };
 use sqlx::Connection as _;
 use sqlx::sqlite::SqliteRow;
@@ -748,13 +748,29 @@ impl BackOfficeStore for SqliteStore {
         Ok(())
     }
 
-    async fn list_chains(&self) -> StoreResult<Vec<(TenantId, i32)>> {
-        let rows: Vec<(Uuid, i32)> =
-            sqlx::query_as("select tenant_id, lane from event_heads order by tenant_id, lane")
-                .fetch_all(&self.read)
-                .await
-                .map_err(map_err)?;
-        Ok(rows.into_iter().map(|(t, lane)| (TenantId::from_uuid(t), lane)).collect())
+    async fn list_chains(&self) -> StoreResult<Vec<ChainHead>> {
+        // Lanes are listed from the events too: a row added on a lane that has no head would
+        // otherwise never be verified.
+        let rows = sqlx::query(
+            "select coalesce(h.tenant_id, e.tenant_id) as tenant_id, \
+             coalesce(h.lane, e.lane) as lane, h.seq, h.hash \
+             from event_heads h full outer join (select distinct tenant_id, lane from events) e \
+             on e.tenant_id = h.tenant_id and e.lane = h.lane order by 1, 2",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let seq: Option<i64> = col(row, "seq")?;
+                let hash: Option<String> = col(row, "hash")?;
+                Ok(ChainHead {
+                    tenant: TenantId::from_uuid(col(row, "tenant_id")?),
+                    lane: col(row, "lane")?,
+                    head: seq.zip(hash),
+                })
+            })
+            .collect()
     }
 
     async fn list_chain_events(

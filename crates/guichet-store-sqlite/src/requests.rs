@@ -577,6 +577,8 @@ impl RequestStore for SqliteStore {
         row.as_ref().map(read_request).transpose()
     }
 
+    // Here a request's events are in `seq` order, the order they were written: SQLite's one
+    // writer keeps every tenant on lane 0 (PostgreSQL orders by `pos`).
     async fn list_request_events(
         &self,
         id: RequestId,
@@ -584,7 +586,7 @@ impl RequestStore for SqliteStore {
     ) -> StoreResult<Vec<Event>> {
         let sql = format!(
             "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
-             citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by at, lane, seq",
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 {} order by seq",
             // Views are traced but are not part of the timeline: a busy request gathers
             // thousands of them, which only the history export reads.
             // `kind <> 'viewed'` in both: views are never shown to citizens either, and the
@@ -603,7 +605,7 @@ impl RequestStore for SqliteStore {
     async fn list_request_history(&self, id: RequestId) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
             "select id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, channel, kind, \
-             citizen_visible, data, prev_hash, hash from events where request_id = $1 order by at, lane, seq",
+             citizen_visible, data, prev_hash, hash from events where request_id = $1 order by seq",
         )
         .bind(id.as_uuid())
         .fetch_all(&self.read)

@@ -331,8 +331,9 @@ pub trait BackOfficeStore {
     /// Deletes a tenant's reply template.
     async fn delete_reply_template(&self, tenant: TenantId, id: uuid::Uuid) -> StoreResult<()>;
 
-    /// Every event chain: the tenant and its lane, in that order.
-    async fn list_chains(&self) -> StoreResult<Vec<(TenantId, i32)>>;
+    /// Every event chain, by tenant then lane: those with a head, and any lane that events name
+    /// without one (which only an alteration of the database can make).
+    async fn list_chains(&self) -> StoreResult<Vec<ChainHead>>;
 
     /// A chain's events in order, from `after_seq` (exclusive).
     async fn list_chain_events(
@@ -342,4 +343,16 @@ pub trait BackOfficeStore {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Event>>;
+}
+
+/// An event chain (a tenant's lane, `guichet_domain::audit`) and its recorded head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Lane.
+    pub lane: i32,
+    /// The last event's seq and hash as the head records them; `None` for a lane that events
+    /// name but that has no head.
+    pub head: Option<(i64, String)>,
 }

@@ -30,8 +30,8 @@ pub use accounts::{
     TokenPurpose,
 };
 pub use backoffice::{
-    Agent, AssigneeFilter, BackOfficeStore, Cursor, DeadlineFilter, InboxFilter, InboxRow,
-    InboxSort, Membership, ReplyTemplate, SavedView, StatusChange, page_and_count,
+    Agent, AssigneeFilter, BackOfficeStore, ChainHead, Cursor, DeadlineFilter, InboxFilter,
+    InboxRow, InboxSort, Membership, ReplyTemplate, SavedView, StatusChange, page_and_count,
 };
 pub use channels::{
     ChannelStore, Endpoint, ImapPosition, InboundFile, InboundMessage, InboundUpdate, NewInbound,

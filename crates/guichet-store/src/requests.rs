@@ -293,8 +293,9 @@ pub trait RequestStore {
         citizen: CitizenId,
     ) -> StoreResult<Option<RequestRecord>>;
 
-    /// A request's timeline in order: every event but the traced views, or with
-    /// `citizen_view` only those the citizen may see.
+    /// A request's timeline in the order its events were written (a request's writes are
+    /// serialised by its row, whatever chain lane they took): every event but the traced views,
+    /// or with `citizen_view` only those the citizen may see.
     async fn list_request_events(
         &self,
         id: RequestId,

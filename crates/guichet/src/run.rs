@@ -96,7 +96,11 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
             for b in &report.broken {
                 println!(
                     "chaîne rompue : collectivité {}, chaîne {}, événement {} (n° {}) : {}",
-                    b.tenant, b.lane, b.event, b.seq, b.reason
+                    b.tenant,
+                    b.lane,
+                    if b.event.is_empty() { "(aucun)" } else { &b.event },
+                    b.seq,
+                    b.reason
                 );
             }
             anyhow::bail!(

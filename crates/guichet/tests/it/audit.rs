@@ -25,6 +25,33 @@ async fn tamper(db: &TestDb, event: EventId) {
     }
 }
 
+/// A request with no answers, submitted now.
+fn bare_request(
+    id: RequestId,
+    tenant: guichet_domain::TenantId,
+    service: guichet_domain::ServiceId,
+) -> NewRequest {
+    NewRequest {
+        id,
+        tenant_id: tenant,
+        commune_tenant_id: None,
+        service_id: service,
+        citizen_id: None,
+        draft_id: None,
+        reference_prefix: "QM".into(),
+        channel: Channel::Web,
+        status: "received".into(),
+        answers: Default::default(),
+        submitter: serde_json::json!({}),
+        submitted_at: OffsetDateTime::now_utc(),
+        deemed_decision_on: None,
+        ack_due_at: None,
+        history: None,
+        phase: "open".into(),
+        search_text: String::new(),
+    }
+}
+
 fn verify(url: &str) -> (Option<i32>, String, String) {
     let dir = std::env::temp_dir();
     let out = command(&["audit", "verify", "--data-dir", dir.to_str().unwrap()])
@@ -70,25 +97,7 @@ async fn changing_one_event_row_makes_audit_verify_fail_and_name_it() {
             })
             .collect();
         let target = events[1].id;
-        let r = NewRequest {
-            id,
-            tenant_id: t.id,
-            commune_tenant_id: None,
-            service_id: svc.id,
-            citizen_id: Some(c.id),
-            draft_id: None,
-            reference_prefix: "QM".into(),
-            channel: Channel::Web,
-            status: "received".into(),
-            answers: Default::default(),
-            submitter: serde_json::json!({}),
-            submitted_at: OffsetDateTime::now_utc(),
-            deemed_decision_on: None,
-            ack_due_at: None,
-            history: None,
-            phase: "open".into(),
-            search_text: String::new(),
-        };
+        let r = NewRequest { citizen_id: Some(c.id), ..bare_request(id, t.id, svc.id) };
         s.submit_request(&r, &|_: &str| {
             Ok(SubmissionRecords { events: events.clone(), ..Default::default() })
         })
@@ -202,8 +211,8 @@ async fn concurrent_writes_touching_two_tenants_in_opposite_orders_all_succeed()
         }
         for t in [a.id, b.id] {
             let mut events = 0;
-            for (_, lane) in s.list_chains().await.unwrap().into_iter().filter(|c| c.0 == t) {
-                events += s.list_chain_events(t, lane, 0, 1000).await.unwrap().len();
+            for chain in s.list_chains().await.unwrap().into_iter().filter(|c| c.tenant == t) {
+                events += s.list_chain_events(t, chain.lane, 0, 1000).await.unwrap().len();
             }
             assert_eq!(events, 36, "{:?}", db.backend);
         }
@@ -227,9 +236,14 @@ async fn a_write_takes_a_free_lane_of_its_tenants_chain_rather_than_wait_for_ano
         }
         let s = &db.store;
         let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
-        let record = |n: usize| SubmissionRecords { events: vec![note(a.id, n)], ..Default::default() };
+        let record =
+            |n: usize| SubmissionRecords { events: vec![note(a.id, n)], ..Default::default() };
         s.record(&record(0)).await.unwrap();
-        assert_eq!(s.list_chains().await.unwrap(), vec![(a.id, 0)]);
+        let lanes = || async {
+            let chains = s.list_chains().await.unwrap();
+            chains.into_iter().map(|c| (c.tenant, c.lane, c.head.map(|h| h.0))).collect::<Vec<_>>()
+        };
+        assert_eq!(lanes().await, vec![(a.id, 0, Some(1))]);
 
         // Another write holds lane 0, as one waiting for its commit does.
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
@@ -246,7 +260,7 @@ async fn a_write_takes_a_free_lane_of_its_tenants_chain_rather_than_wait_for_ano
         holder.rollback().await.unwrap();
         s.record(&record(2)).await.unwrap();
 
-        assert_eq!(s.list_chains().await.unwrap(), vec![(a.id, 0), (a.id, 1)]);
+        assert_eq!(lanes().await, vec![(a.id, 0, Some(2)), (a.id, 1, Some(1))]);
         let lane = |n: i32| s.list_chain_events(a.id, n, 0, 100);
         let (zero, one) = (lane(0).await.unwrap(), lane(1).await.unwrap());
         let notes = |chain: &[guichet_store::Event]| -> Vec<(i64, i64)> {
@@ -276,6 +290,121 @@ async fn a_write_takes_a_free_lane_of_its_tenants_chain_rather_than_wait_for_ano
             tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
         assert_eq!(code, Some(1), "{stdout} {stderr}");
         assert!(stdout.contains(&zero[1].event.id.to_string()), "{stdout}");
+        db.finish().await;
+    }
+}
+
+/// Runs one statement binding `$1` to `id`, on either backend.
+async fn alter(db: &TestDb, sql: &str, id: uuid::Uuid) {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_chain_cut_short_of_its_head_or_an_event_moved_to_a_lane_without_head_is_found() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+        let b = s.add_tenant(&tenant("bravo", TenantKind::Commune, None, 2), &[]).await.unwrap();
+        let mut notes = Vec::new();
+        for (t, n) in [(a.id, 0), (a.id, 1), (a.id, 2), (b.id, 0)] {
+            let e = note(t, n);
+            notes.push(e.id);
+            s.record(&SubmissionRecords { events: vec![e], ..Default::default() }).await.unwrap();
+        }
+        let run = || {
+            let url = db.url.clone();
+            async move { tokio::task::spawn_blocking(move || verify(&url)).await.unwrap() }
+        };
+        let (code, stdout, stderr) = run().await;
+        assert_eq!(code, Some(0), "{:?}: {stdout} {stderr}", db.backend);
+
+        // Alpha's last event deleted: every remaining link holds, but the head names a third.
+        alter(&db, "delete from events where id = $1", notes[2].as_uuid()).await;
+        // Bravo's one event moved to a lane that has no head.
+        alter(&db, "update events set lane = 7 where id = $1", notes[3].as_uuid()).await;
+        let (code, stdout, stderr) = run().await;
+        assert_eq!(code, Some(1), "{:?}: {stdout} {stderr}", db.backend);
+        assert!(
+            stdout.contains(&format!("{}, chaîne 0, événement {} (n° 3)", a.id, notes[1]))
+                && stdout.contains("ends before its head"),
+            "{:?}: {stdout}",
+            db.backend
+        );
+        assert!(
+            stdout.contains(&format!("{}, chaîne 7, événement {}", b.id, notes[3]))
+                && stdout.contains("has no head"),
+            "{:?}: {stdout}",
+            db.backend
+        );
+        // Bravo's lane 0 lost its only event too.
+        assert!(
+            stdout.contains(&format!("{}, chaîne 0, événement (aucun) (n° 1)", b.id)),
+            "{stdout}"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_requests_timeline_is_in_the_order_its_events_were_written_whatever_their_times() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let t = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+        let svc = service(t.id, "question-mairie");
+        s.add_service(&svc).await.unwrap();
+        let id = RequestId::new();
+        let now = OffsetDateTime::now_utc();
+        // Events are stamped when they are built, not in the order a write appends them (a
+        // status change appends its "pièces demandées" after the change, built before it).
+        let event = |kind: &str, seconds: i64| NewEvent {
+            id: EventId::new(),
+            tenant_id: t.id,
+            request_id: Some(id),
+            at: now + time::Duration::seconds(seconds),
+            actor_kind: ActorKind::Agent,
+            actor_id: None,
+            channel: Channel::Web,
+            kind: kind.into(),
+            citizen_visible: true,
+            data: serde_json::json!({}),
+        };
+        let r = bare_request(id, t.id, svc.id);
+        let first = vec![event("submitted", 5), event("acknowledged", 4)];
+        s.submit_request(&r, &|_: &str| {
+            Ok(SubmissionRecords { events: first.clone(), ..Default::default() })
+        })
+        .await
+        .unwrap();
+        let later = vec![event("status_changed", 3), event("incomplete", 2)];
+        s.record(&SubmissionRecords { events: later, ..Default::default() }).await.unwrap();
+        let kinds = |events: Vec<guichet_store::Event>| -> Vec<String> {
+            events.into_iter().map(|e| e.event.kind).collect()
+        };
+        let written = ["submitted", "acknowledged", "status_changed", "incomplete"];
+        assert_eq!(
+            kinds(s.list_request_events(id, false).await.unwrap()),
+            written,
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(
+            kinds(s.list_request_events(id, true).await.unwrap()),
+            written,
+            "{:?}",
+            db.backend
+        );
+        assert_eq!(kinds(s.list_request_history(id).await.unwrap()), written, "{:?}", db.backend);
         db.finish().await;
     }
 }

@@ -615,7 +615,12 @@ impl RequestStore for PgStore {
                         .map_err(map_err)?;
                 }
             }
-            if let Some(request) = e.request_id {
+            // A view is traced, but it changes nothing of the request: its row is not touched
+            // (an agent reading a request does not make it "updated", nor wait for another's
+            // view on the row's lock).
+            if let Some(request) = e.request_id
+                && e.kind != "viewed"
+            {
                 sqlx::query("update requests set updated_at = $2 where id = $1")
                     .bind(request.as_uuid())
                     .bind(now)

@@ -386,7 +386,11 @@ async fn record_in(
                 .await?;
             }
         }
-        if let Some(request) = e.request_id {
+        // A view is traced, but it changes nothing of the request: its row is not touched (an
+        // agent reading a request does not make it "updated", nor wait for another's view).
+        if let Some(request) = e.request_id
+            && e.kind != "viewed"
+        {
             tx.exec(
                 "update requests set updated_at = $2 where id = $1",
                 args![request.as_uuid(), to_us(now)],

@@ -408,3 +408,69 @@ async fn a_requests_timeline_is_in_the_order_its_events_were_written_whatever_th
         db.finish().await;
     }
 }
+
+/// The request's `updated_at`, as text, on either backend.
+async fn updated_at(db: &TestDb, id: RequestId) -> String {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let sql = "select cast(updated_at as text) from requests where id = $1";
+            let at: String =
+                sqlx::query_scalar(sql).bind(id.as_uuid()).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            at
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let sql = "select updated_at::text from requests where id = $1";
+            let at: String =
+                sqlx::query_scalar(sql).bind(id.as_uuid()).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            at
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_view_is_traced_without_touching_the_request_and_an_action_updates_it() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let t = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+        let svc = service(t.id, "question-mairie");
+        s.add_service(&svc).await.unwrap();
+        let id = RequestId::new();
+        s.submit_request(&bare_request(id, t.id, svc.id), &|_: &str| {
+            Ok(SubmissionRecords::default())
+        })
+        .await
+        .unwrap();
+        let submitted = updated_at(&db, id).await;
+        let on_request = |kind: &str| NewEvent {
+            request_id: Some(id),
+            kind: kind.into(),
+            actor_kind: ActorKind::Agent,
+            ..note(t.id, 0)
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        s.record(&SubmissionRecords { events: vec![on_request("viewed")], ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(
+            updated_at(&db, id).await,
+            submitted,
+            "{:?}: a view is not an update",
+            db.backend
+        );
+        let history = s.list_request_history(id).await.unwrap();
+        assert!(
+            history.iter().any(|e| e.event.kind == "viewed"),
+            "{:?}: the view is traced",
+            db.backend
+        );
+        s.record(&SubmissionRecords { events: vec![on_request("note")], ..Default::default() })
+            .await
+            .unwrap();
+        assert_ne!(updated_at(&db, id).await, submitted, "{:?}", db.backend);
+        db.finish().await;
+    }
+}

@@ -474,3 +474,43 @@ async fn a_view_is_traced_without_touching_the_request_and_an_action_updates_it(
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn many_concurrent_writes_of_one_tenant_open_at_most_sixteen_lanes_and_all_verify() {
+    // PostgreSQL, with more connections than lanes: writes race to open lanes, and past
+    // sixteen wait for one; none may fail, lose an event or break a chain.
+    let Some(db) = TestDb::postgres_with_connections(32).await else { return };
+    let s = db.store.clone();
+    let a = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+    let writes: Vec<_> = (0..96)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let events = vec![note(a.id, 2 * i), note(a.id, 2 * i + 1)];
+                s.record(&SubmissionRecords { events, ..Default::default() }).await
+            })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    let chains = s.list_chains().await.unwrap();
+    assert!((2..=16).contains(&chains.len()), "{} lanes", chains.len());
+    let mut notes = Vec::new();
+    for chain in &chains {
+        let events = s.list_chain_events(a.id, chain.lane, 0, 1000).await.unwrap();
+        assert_eq!(chain.head.as_ref().map(|h| h.0), Some(events.len() as i64));
+        // A write's two events are consecutive on its lane.
+        for pair in events.chunks(2) {
+            let n: Vec<i64> = pair.iter().map(|e| e.event.data["n"].as_i64().unwrap()).collect();
+            assert_eq!((n[0] % 2, n[1]), (0, n[0] + 1), "lane {}", chain.lane);
+        }
+        notes.extend(events.iter().map(|e| e.event.data["n"].as_i64().unwrap()));
+    }
+    notes.sort_unstable();
+    assert_eq!(notes, (0..192).collect::<Vec<i64>>());
+    let url = db.url.clone();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || verify(&url)).await.unwrap();
+    assert_eq!(code, Some(0), "{stdout} {stderr}");
+    db.finish().await;
+}

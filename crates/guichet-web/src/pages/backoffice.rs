@@ -3,6 +3,7 @@
 //! Every store call is scoped to the agent's tenants in SQL; a foreign id is a 404.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -408,7 +409,7 @@ pub(crate) async fn export_ods(
 struct Loaded {
     agent: Agent,
     request: RequestRecord,
-    service: Service,
+    service: Arc<Service>,
     tenant: Tenant,
     role: Role,
 }
@@ -418,8 +419,11 @@ async fn load(state: &AppState, visitor: &AgentVisitor, id: &str) -> Result<Load
     let id: RequestId = id.parse().map_err(|_| AppError::NotFound)?;
     let request = state.store.get_agent_request(agent.id, id).await?.ok_or(AppError::NotFound)?;
     let role = agent.role_in(request.tenant_id).ok_or(AppError::NotFound)?;
-    let service = state.store.get_service(request.service_id).await?;
-    let tenant = state.store.get_tenant(request.tenant_id).await?;
+    // The service and the tenant are read from the kept copies, as the citizen's pages read
+    // them (`crate::cache`): they change only through imports, which show within seconds, and
+    // every view and action of an agent read both from the database.
+    let service = crate::cache::service(state, request.service_id).await?;
+    let tenant = crate::cache::tenant_by_id(state, request.tenant_id).await?;
     Ok(Loaded { agent, request, service, tenant, role })
 }
 
@@ -501,7 +505,7 @@ struct RequestPage {
     layout: Layout,
     csrf: String,
     request: RequestRecord,
-    service: Service,
+    service: Arc<Service>,
     tenant: Tenant,
     status_label: String,
     submitted: String,
@@ -1458,7 +1462,7 @@ pub(crate) async fn bulk(
             }
             for (request, service, role) in plan {
                 let tenant = state.store.get_tenant(request.tenant_id).await?;
-                let l = Loaded { agent: agent.clone(), request, service, tenant, role };
+                let l = Loaded { agent: agent.clone(), request, service: Arc::new(service), tenant, role };
                 let workflow = l.service.workflow();
                 let Ok(t) = workflow.check(key, &l.request.status, role, message) else { continue };
                 let citizen_label =

@@ -1462,7 +1462,13 @@ pub(crate) async fn bulk(
             }
             for (request, service, role) in plan {
                 let tenant = state.store.get_tenant(request.tenant_id).await?;
-                let l = Loaded { agent: agent.clone(), request, service: Arc::new(service), tenant, role };
+                let l = Loaded {
+                    agent: agent.clone(),
+                    request,
+                    service: Arc::new(service),
+                    tenant,
+                    role,
+                };
                 let workflow = l.service.workflow();
                 let Ok(t) = workflow.check(key, &l.request.status, role, message) else { continue };
                 let citizen_label =

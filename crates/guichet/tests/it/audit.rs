@@ -11,18 +11,7 @@ use crate::http::command;
 
 async fn tamper(db: &TestDb, event: EventId) {
     let sql = "update events set data = '{\"body\":\"modifié après coup\"}' where id = $1";
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(event.as_uuid()).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::query(sql).bind(event.as_uuid()).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
+    alter(db, sql, event.as_uuid()).await;
 }
 
 /// A request with no answers, submitted now.

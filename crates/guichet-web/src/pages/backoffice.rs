@@ -1461,7 +1461,7 @@ pub(crate) async fn bulk(
                 plan.push((r, service, role));
             }
             for (request, service, role) in plan {
-                let tenant = state.store.get_tenant(request.tenant_id).await?;
+                let tenant = crate::cache::tenant_by_id(&state, request.tenant_id).await?;
                 let l = Loaded {
                     agent: agent.clone(),
                     request,

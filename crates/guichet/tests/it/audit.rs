@@ -14,6 +14,16 @@ async fn tamper(db: &TestDb, event: EventId) {
     alter(db, sql, event.as_uuid()).await;
 }
 
+/// The commune "alpha" and its service "question-mairie".
+async fn commune_with_service(
+    s: &dyn guichet_store::Store,
+) -> (guichet_store::Tenant, guichet_store::Service) {
+    let t = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
+    let svc = service(t.id, "question-mairie");
+    s.add_service(&svc).await.unwrap();
+    (t, svc)
+}
+
 /// A request with no answers, submitted now.
 fn bare_request(
     id: RequestId,
@@ -58,9 +68,7 @@ fn verify(url: &str) -> (Option<i32>, String, String) {
 async fn changing_one_event_row_makes_audit_verify_fail_and_name_it() {
     for db in TestDb::all().await {
         let s = &db.store;
-        let t = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
-        let svc = service(t.id, "question-mairie");
-        s.add_service(&svc).await.unwrap();
+        let (t, svc) = commune_with_service(s.as_ref()).await;
         let c = s
             .create_citizen(
                 &citizen_account("a@exemple.test", None),
@@ -349,9 +357,7 @@ async fn a_chain_cut_short_of_its_head_or_an_event_moved_to_a_lane_without_head_
 async fn a_requests_timeline_is_in_the_order_its_events_were_written_whatever_their_times() {
     for db in TestDb::all().await {
         let s = &db.store;
-        let t = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
-        let svc = service(t.id, "question-mairie");
-        s.add_service(&svc).await.unwrap();
+        let (t, svc) = commune_with_service(s.as_ref()).await;
         let id = RequestId::new();
         let now = OffsetDateTime::now_utc();
         // Events are stamped when they are built, not in the order a write appends them (a
@@ -424,9 +430,7 @@ async fn updated_at(db: &TestDb, id: RequestId) -> String {
 async fn a_view_is_traced_without_touching_the_request_and_an_action_updates_it() {
     for db in TestDb::all().await {
         let s = &db.store;
-        let t = s.add_tenant(&tenant("alpha", TenantKind::Commune, None, 1), &[]).await.unwrap();
-        let svc = service(t.id, "question-mairie");
-        s.add_service(&svc).await.unwrap();
+        let (t, svc) = commune_with_service(s.as_ref()).await;
         let id = RequestId::new();
         s.submit_request(&bare_request(id, t.id, svc.id), &|_: &str| {
             Ok(SubmissionRecords::default())

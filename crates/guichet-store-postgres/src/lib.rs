@@ -51,6 +51,8 @@ impl Default for PgOptions {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: Arc<pool::Pool>,
+    /// Writes that can change a live session or its account (see `AccountsVersion`).
+    accounts: Arc<guichet_store::AccountsVersion>,
 }
 
 impl PgStore {
@@ -64,7 +66,7 @@ impl PgStore {
         }
         let pool =
             pool::Pool::open(connect, options.max_connections, options.acquire_timeout).await?;
-        Ok(Self { pool: Arc::new(pool) })
+        Ok(Self { pool: Arc::new(pool), accounts: Arc::default() })
     }
 
     /// Applies pending migrations.

@@ -173,93 +173,109 @@ impl AccountStore for SqliteStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> StoreResult<Option<CitizenId>> {
-        let mut writer = self.write.lock().await?;
-        let mut tx = writer.begin().await.map_err(map_err)?;
-        let row = sqlx::query(
-            "update account_tokens set used_at = $3 \
-             where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3 \
-             returning citizen_id",
-        )
-        .bind(token_hash)
-        .bind(purpose.as_str())
-        .bind(to_us(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let id = CitizenId::from_uuid(col::<Uuid>(&row, "citizen_id")?);
-        if purpose == TokenPurpose::VerifyEmail {
-            sqlx::query(
-                "update citizens set email_verified_at = coalesce(email_verified_at, $2) where id = $1",
+        self.accounts
+            .after(async {
+            let mut writer = self.write.lock().await?;
+            let mut tx = writer.begin().await.map_err(map_err)?;
+            let row = sqlx::query(
+                "update account_tokens set used_at = $3 \
+                 where token_hash = $1 and purpose = $2 and used_at is null and expires_at > $3 \
+                 returning citizen_id",
             )
-            .bind(id.as_uuid())
+            .bind(token_hash)
+            .bind(purpose.as_str())
             .bind(to_us(now))
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(Some(id))
+            let Some(row) = row else { return Ok(None) };
+            let id = CitizenId::from_uuid(col::<Uuid>(&row, "citizen_id")?);
+            if purpose == TokenPurpose::VerifyEmail {
+                sqlx::query(
+                    "update citizens set email_verified_at = coalesce(email_verified_at, $2) where id = $1",
+                )
+                .bind(id.as_uuid())
+                .bind(to_us(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(id))
+            })
+            .await
     }
 
     async fn set_citizen_password(&self, id: CitizenId, password_hash: &str) -> StoreResult<()> {
-        let mut writer = self.write.lock().await?;
-        let mut tx = writer.begin().await.map_err(map_err)?;
-        let done = sqlx::query("update citizens set password_hash = $2 where id = $1")
-            .bind(id.as_uuid())
-            .bind(password_hash)
-            .execute(&mut *tx)
+        self.accounts
+            .after(async {
+                let mut writer = self.write.lock().await?;
+                let mut tx = writer.begin().await.map_err(map_err)?;
+                let done = sqlx::query("update citizens set password_hash = $2 where id = $1")
+                    .bind(id.as_uuid())
+                    .bind(password_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("delete from sessions where citizen_id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            })
             .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query("delete from sessions where citizen_id = $1")
-            .bind(id.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
     }
 
     async fn update_citizen_profile(&self, id: CitizenId, p: &Profile) -> StoreResult<()> {
-        let done = sqlx::query(
-            "update citizens set civility = $2, given_name = $3, family_name = $4, birth_date = $5, \
-             phone = $6, street = $7, postcode = $8, city = $9, insee_code = $10, \
-             notify_email = $11, notify_sms = $12 where id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(&p.civility)
-        .bind(&p.given_name)
-        .bind(&p.family_name)
-        .bind(p.birth_date)
-        .bind(p.phone.as_ref().map(|x| x.as_str()))
-        .bind(&p.street)
-        .bind(&p.postcode)
-        .bind(&p.city)
-        .bind(p.insee_code.as_ref().map(|x| x.as_str()))
-        .bind(p.notify_email)
-        .bind(p.notify_sms)
-        .execute(&mut *self.write.lock().await?)
-        .await
-        .map_err(map_err)?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        self.accounts
+            .after(async {
+            let done = sqlx::query(
+                "update citizens set civility = $2, given_name = $3, family_name = $4, birth_date = $5, \
+                 phone = $6, street = $7, postcode = $8, city = $9, insee_code = $10, \
+                 notify_email = $11, notify_sms = $12 where id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(&p.civility)
+            .bind(&p.given_name)
+            .bind(&p.family_name)
+            .bind(p.birth_date)
+            .bind(p.phone.as_ref().map(|x| x.as_str()))
+            .bind(&p.street)
+            .bind(&p.postcode)
+            .bind(&p.city)
+            .bind(p.insee_code.as_ref().map(|x| x.as_str()))
+            .bind(p.notify_email)
+            .bind(p.notify_sms)
+            .execute(&mut *self.write.lock().await?)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            })
+            .await
     }
 
     async fn delete_citizen(&self, id: CitizenId) -> StoreResult<()> {
-        let mut writer = self.write.lock().await?;
-        let mut tx = writer.begin().await.map_err(map_err)?;
-        for sql in [
-            "delete from drafts where citizen_id = $1",
-            "delete from sessions where citizen_id = $1",
-            "delete from account_tokens where citizen_id = $1",
-            "update requests set citizen_id = null where citizen_id = $1",
-            "update files set citizen_id = null where citizen_id = $1",
-            "delete from citizens where id = $1",
-        ] {
-            sqlx::query(sql).bind(id.as_uuid()).execute(&mut *tx).await.map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
+        self.accounts
+            .after(async {
+                let mut writer = self.write.lock().await?;
+                let mut tx = writer.begin().await.map_err(map_err)?;
+                for sql in [
+                    "delete from drafts where citizen_id = $1",
+                    "delete from sessions where citizen_id = $1",
+                    "delete from account_tokens where citizen_id = $1",
+                    "update requests set citizen_id = null where citizen_id = $1",
+                    "update files set citizen_id = null where citizen_id = $1",
+                    "delete from citizens where id = $1",
+                ] {
+                    sqlx::query(sql).bind(id.as_uuid()).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            })
+            .await
     }
 
     async fn hit_throttle(
@@ -325,6 +341,10 @@ fn read_session(row: &impl Columns) -> StoreResult<Session> {
 
 #[async_trait]
 impl SessionStore for SqliteStore {
+    fn accounts_version(&self) -> u64 {
+        self.accounts.get()
+    }
+
     async fn create_session(&self, s: &Session) -> StoreResult<()> {
         sqlx::query(
             "insert into sessions (token_hash, citizen_id, agent_id, csrf_token, created_at, \
@@ -391,21 +411,29 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("delete from sessions where token_hash = $1")
-            .bind(token_hash)
-            .execute(&mut *self.write.lock().await?)
+        self.accounts
+            .after(async {
+                sqlx::query("delete from sessions where token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&mut *self.write.lock().await?)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            })
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn delete_citizen_sessions(&self, id: CitizenId) -> StoreResult<()> {
-        sqlx::query("delete from sessions where citizen_id = $1")
-            .bind(id.as_uuid())
-            .execute(&mut *self.write.lock().await?)
+        self.accounts
+            .after(async {
+                sqlx::query("delete from sessions where citizen_id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *self.write.lock().await?)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            })
             .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {

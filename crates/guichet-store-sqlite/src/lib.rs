@@ -61,6 +61,8 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: Arc<writer::Writer>,
     point: Arc<point::PointReader>,
+    /// Writes that can change a live session or its account (see `AccountsVersion`).
+    accounts: Arc<guichet_store::AccountsVersion>,
 }
 
 impl SqliteStore {
@@ -110,7 +112,7 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?;
         let point = Arc::new(point::PointReader::open(file)?);
-        Ok(Self { read, write, point })
+        Ok(Self { read, write, point, accounts: Arc::default() })
     }
 
     /// Applies pending migrations.

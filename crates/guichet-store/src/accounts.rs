@@ -1,5 +1,7 @@
 //! Citizen accounts, one-time tokens, login throttling and sessions.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use guichet_domain::{AgentId, CitizenId, Email, InseeCode, Phone};
 use time::{Date, OffsetDateTime};
@@ -183,9 +185,45 @@ pub trait AccountStore {
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Counts the writes that can change a live session or its citizen's account: a session
+/// ended, a password or profile changed, an address verified, an account deleted. A cache of
+/// sessions reads it *before* it reads a session, and keeps that session only while the count
+/// is unchanged; backends add one *after* such a write is committed, so a session read before
+/// the write is never kept past it. Creating or extending a session does not count: no copy of
+/// it can be stale in a way that matters (an expiry is checked on every use).
+///
+/// It counts the writes made through this process's store only: another process or instance
+/// does not reach it, which is why such caches also keep a session only briefly.
+#[derive(Debug, Default)]
+pub struct AccountsVersion(AtomicU64);
+
+impl AccountsVersion {
+    /// The current count.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Records a committed write (see the type's documentation).
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Runs a write, then counts it, whatever its outcome: a write that failed after its
+    /// commit (or that changed nothing) costs the caches one read each, never a stale session.
+    pub async fn after<T>(&self, write: impl Future<Output = T>) -> T {
+        let out = write.await;
+        self.bump();
+        out
+    }
+}
+
 /// Server-side sessions.
 #[async_trait]
 pub trait SessionStore {
+    /// The count of committed writes that can change a live session or its account (see
+    /// [`AccountsVersion`]).
+    fn accounts_version(&self) -> u64;
+
     /// Stores a new session.
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
 

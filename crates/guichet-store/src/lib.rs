@@ -26,8 +26,8 @@ mod territory;
 use async_trait::async_trait;
 
 pub use accounts::{
-    AccountStore, Citizen, NewCitizenAccount, NewToken, Profile, Session, SessionStore,
-    TokenPurpose,
+    AccountStore, AccountsVersion, Citizen, NewCitizenAccount, NewToken, Profile, Session,
+    SessionStore, TokenPurpose,
 };
 pub use backoffice::{
     Agent, AssigneeFilter, BackOfficeStore, ChainHead, Cursor, DeadlineFilter, InboxFilter,

@@ -112,6 +112,26 @@ impl TestDb {
         })
     }
 
+    /// Another store on the same database, as a second instance of Guichet sharing it would
+    /// have: its own connections and in-process state. Close it before `finish`.
+    pub async fn another_instance(&self) -> Arc<dyn Store> {
+        match self.backend {
+            Backend::Sqlite => Arc::new(
+                SqliteStore::connect(
+                    &self.url,
+                    &SqliteOptions { synchronous_full: false, ..Default::default() },
+                )
+                .await
+                .expect("open SQLite again"),
+            ),
+            Backend::Postgres => Arc::new(
+                PgStore::connect(&self.url, &PgOptions::default())
+                    .await
+                    .expect("connect to PostgreSQL again"),
+            ),
+        }
+    }
+
     /// Every configured backend: SQLite always, PostgreSQL when configured.
     pub async fn all() -> Vec<Self> {
         let mut dbs = vec![Self::sqlite().await];

@@ -6,10 +6,18 @@
 //! HTTPS, with `Path=/`: one login covers every portal of the platform (the EPCI's and each
 //! commune's), as the citizen expects.
 //!
+//! A citizen's session and account, read together on every request, are kept in memory for a
+//! moment ([`SessionCache`]): a page and what it loads next (a form's first page after the
+//! service page, the next step) then cost no database read. The cache drops a session as soon as
+//! this process commits anything that could change it (see `AccountsVersion`); a change made by
+//! another instance (a logout, a new password) shows there within `http.session_cache_seconds`.
+//! Agents' sessions are always read afresh: their pages read much more anyway.
+//!
 //! Anonymous visitors get a session only when a page needs one (a form to protect), so browsing
 //! the catalogue writes nothing. Every state-changing request carries the session's CSRF token
 //! in a hidden `_csrf` field (synchroniser token pattern); the token changes at login.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -63,6 +71,73 @@ pub const IDLE: Duration = Duration::hours(2);
 
 /// Sessions are extended at most this often, so active browsing does not write on every click.
 const TOUCH_EVERY: Duration = Duration::minutes(5);
+
+/// How long a citizen's session is kept in memory by default (`http.session_cache_seconds`).
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// At most this many sessions are kept: about 1 KB each.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// Citizens' sessions read lately, each with its account, by token hash.
+///
+/// An entry serves only while the store's [`AccountsVersion`](guichet_store::AccountsVersion)
+/// is the one read *before* the session was, so a logout, a new password, an edited profile or
+/// a deleted account made through this process is never hidden by it; and only for the
+/// configured delay, which bounds how long a change made by another instance can go unseen.
+/// Extending a session (every few minutes) updates its entry here rather than dropping every
+/// entry.
+#[derive(Default)]
+pub(crate) struct SessionCache {
+    entries: Mutex<HashMap<String, Kept>>,
+}
+
+struct Kept {
+    session: Session,
+    account: Option<Citizen>,
+    version: u64,
+    at: std::time::Instant,
+}
+
+impl SessionCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(
+        &self,
+        hash: &str,
+        version: u64,
+        ttl: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Option<(Session, Option<Citizen>)> {
+        let entries = self.lock();
+        let kept = entries.get(hash)?;
+        (kept.version == version && kept.at.elapsed() < ttl && kept.session.expires_at > now)
+            .then(|| (kept.session.clone(), kept.account.clone()))
+    }
+
+    fn put(
+        &self,
+        hash: &str,
+        version: u64,
+        ttl: std::time::Duration,
+        session: Session,
+        account: Option<Citizen>,
+    ) {
+        if ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.lock();
+        if entries.len() >= CACHE_CAPACITY && !entries.contains_key(hash) {
+            entries.retain(|_, k| k.at.elapsed() < ttl);
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        let at = std::time::Instant::now();
+        entries.insert(hash.to_owned(), Kept { session, account, version, at });
+    }
+}
 
 /// A random token as 64 hex digits.
 pub fn random_token() -> String {
@@ -259,21 +334,37 @@ async fn session_layer(state: AppState, kind: Kind, mut request: Request, next: 
     let (mut session, mut account) = (None, None);
     if let Some(token) = cookie_value(request.headers(), kind.cookie()) {
         let hash = sha256_hex(token.as_bytes());
+        let ttl = state.config.session_cache;
+        // Read before the session: a write counted after this read makes the entry unusable.
+        let version = state.store.accounts_version();
         // A citizen's pages need the account too: one read brings both.
         let found = match kind {
-            Kind::Citizen => state.store.get_citizen_session(&hash, now).await,
+            Kind::Citizen => match state.sessions.get(&hash, version, ttl, now) {
+                Some(kept) => Ok(Some(kept)),
+                None => {
+                    let read = state.store.get_citizen_session(&hash, now).await;
+                    if let Ok(Some((s, a))) = &read {
+                        state.sessions.put(&hash, version, ttl, s.clone(), a.clone());
+                    }
+                    read
+                }
+            },
             Kind::Agent => state.store.get_session(&hash, now).await.map(|s| s.map(|s| (s, None))),
         };
         match found {
             Ok(Some((mut s, a))) => {
-                account = a;
                 if now - s.last_seen_at > TOUCH_EVERY {
                     s.expires_at = now + IDLE;
                     s.last_seen_at = now;
-                    if let Err(e) = state.store.touch_session(&hash, s.expires_at, now).await {
-                        tracing::warn!(error = %e, "could not extend a session");
+                    match state.store.touch_session(&hash, s.expires_at, now).await {
+                        Ok(()) if kind == Kind::Citizen => {
+                            state.sessions.put(&hash, version, ttl, s.clone(), a.clone());
+                        }
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!(error = %e, "could not extend a session"),
                     }
                 }
+                account = a;
                 session = Some(s);
             }
             Ok(None) => {}

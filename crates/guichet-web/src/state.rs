@@ -34,6 +34,8 @@ pub struct WebConfig {
     pub inbound_token: Option<String>,
     /// How long public pages, tenants and services are kept (zero: not kept).
     pub page_cache: std::time::Duration,
+    /// How long a citizen's session is kept in memory (zero: read on every request).
+    pub session_cache: std::time::Duration,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -79,6 +81,7 @@ impl Default for WebConfig {
             mail_from: "Guichet <ne-pas-repondre@guichet.localhost>".to_owned(),
             inbound_token: None,
             page_cache: crate::cache::TTL,
+            session_cache: crate::session::CACHE_TTL,
         }
     }
 }
@@ -100,6 +103,7 @@ pub struct Shared {
     pub job_stats: Arc<JobStats>,
     pub(crate) domains: Arc<DomainCache>,
     pub(crate) pages: Arc<crate::cache::PageCache>,
+    pub(crate) sessions: crate::session::SessionCache,
     /// Uploaded files.
     pub files: crate::files::FileStore,
 }
@@ -115,6 +119,7 @@ impl AppState {
             job_stats,
             domains: Arc::new(DomainCache::default()),
             pages: Arc::default(),
+            sessions: crate::session::SessionCache::default(),
             files,
         }))
     }

@@ -136,6 +136,10 @@ pub struct HttpSettings {
     /// How long public pages (and the tenants and services citizens' pages read) are kept
     /// rendered, in seconds; 0 turns the cache off.
     pub page_cache_seconds: u64,
+    /// How long a citizen's session is kept in memory between two of their requests, in
+    /// seconds: a logout or password change made on *another* instance shows here within this
+    /// delay (this instance's own changes show at once); 0 turns the cache off.
+    pub session_cache_seconds: u64,
 }
 
 /// `[log]`
@@ -205,6 +209,7 @@ impl Default for HttpSettings {
             platform_hosts: Vec::new(),
             metrics_token: None,
             page_cache_seconds: 10,
+            session_cache_seconds: 2,
         }
     }
 }
@@ -292,6 +297,10 @@ impl Settings {
         if let Some(v) = get("GUICHET_PAGE_CACHE_SECONDS") {
             self.http.page_cache_seconds =
                 v.parse().context("GUICHET_PAGE_CACHE_SECONDS must be a number of seconds")?;
+        }
+        if let Some(v) = get("GUICHET_SESSION_CACHE_SECONDS") {
+            self.http.session_cache_seconds =
+                v.parse().context("GUICHET_SESSION_CACHE_SECONDS must be a number of seconds")?;
         }
         if let Some(v) = get("GUICHET_LOG_FORMAT") {
             self.log.format = match v.as_str() {

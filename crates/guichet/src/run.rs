@@ -204,6 +204,7 @@ async fn async_main(mode: Mode, settings: Settings) -> anyhow::Result<()> {
         mail_from: settings.email.from.clone(),
         inbound_token: settings.channels.inbound_token.as_ref().map(|s| s.expose().to_owned()),
         page_cache: std::time::Duration::from_secs(settings.http.page_cache_seconds),
+        session_cache: std::time::Duration::from_secs(settings.http.session_cache_seconds),
     };
     let gateway = settings.channels.kannel_sendsms_url.as_ref().map(|url| {
         Kannel::new(KannelConfig {

@@ -994,3 +994,88 @@ async fn a_password_reset_link_works_once_and_ends_other_sessions() {
     );
     app.db.finish().await;
 }
+
+/// A citizen signed up (and so logged in) on `app`, whose session has been read once, which
+/// keeps it in memory; returns their id.
+async fn kept_session(c: &mut Client<'_>, email: &str) -> guichet_domain::CitizenId {
+    sign_up(c, email, "/").await;
+    assert_eq!(c.get("/compte/").await.status, StatusCode::OK);
+    let email = guichet_domain::Email::parse(email).unwrap();
+    c.app.db.store.find_citizen_login(&email).await.unwrap().unwrap().0.id
+}
+
+#[tokio::test]
+async fn a_logout_or_an_account_change_made_here_reaches_a_session_kept_in_memory_at_once() {
+    for db in TestDb::all().await {
+        world(&db.store).await;
+        let backend = db.backend;
+        let minute = std::time::Duration::from_secs(60);
+        let app = TestApp::on(db, WebConfig { session_cache: minute, ..WebConfig::default() });
+        // A logout: the cookie it ended no longer opens the account, though it was kept.
+        let mut c = Client::new(&app);
+        kept_session(&mut c, "memoire@exemple.test").await;
+        let ended = c.cookie.clone();
+        let csrf = c.csrf("/compte/").await;
+        assert_eq!(location(&c.post("/compte/deconnexion", &[("_csrf", &csrf)]).await), "/");
+        let mut replay = Client::new(&app);
+        replay.cookie = ended;
+        let page = replay.get("/compte/").await;
+        assert!(location(&page).starts_with("/compte/connexion"), "{backend:?}: {}", page.status);
+        // A new password set through this instance's store ends the citizen's other sessions.
+        let mut c = Client::new(&app);
+        let id = kept_session(&mut c, "memoire2@exemple.test").await;
+        app.state.store.set_citizen_password(id, "another hash").await.unwrap();
+        let page = c.get("/compte/").await;
+        assert!(location(&page).starts_with("/compte/connexion"), "{backend:?}: {}", page.status);
+        // An edited profile shows on the next page of a session kept from before.
+        let mut c = Client::new(&app);
+        let id = kept_session(&mut c, "memoire3@exemple.test").await;
+        let mut profile = app.state.store.get_citizen(id).await.unwrap().profile;
+        profile.given_name = "Dominique".into();
+        app.state.store.update_citizen_profile(id, &profile).await.unwrap();
+        let page = c.get("/compte/").await;
+        assert!(
+            page.body.contains("Dominique"),
+            "{backend:?}: the account page shows the old name"
+        );
+        app.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn another_instances_logout_shows_within_the_session_cache_delay() {
+    for db in TestDb::all().await {
+        world(&db.store).await;
+        let backend = db.backend;
+        let other = db.another_instance().await;
+        let delay = std::time::Duration::from_millis(1500);
+        let app = TestApp::on(db, WebConfig { session_cache: delay, ..WebConfig::default() });
+        let mut c = Client::new(&app);
+        let id = kept_session(&mut c, "ailleurs@exemple.test").await;
+        // Another instance ends every session of the citizen: this one, which kept the
+        // session a moment ago, still serves it from memory...
+        other.delete_citizen_sessions(id).await.unwrap();
+        assert_eq!(c.get("/compte/").await.status, StatusCode::OK, "{backend:?}");
+        // ...until the delay has passed.
+        tokio::time::sleep(delay + std::time::Duration::from_millis(100)).await;
+        let page = c.get("/compte/").await;
+        assert!(location(&page).starts_with("/compte/connexion"), "{backend:?}: {}", page.status);
+        other.close().await;
+        app.db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn with_the_session_cache_off_another_instances_logout_shows_at_once() {
+    let db = TestDb::sqlite().await;
+    world(&db.store).await;
+    let other = db.another_instance().await;
+    let zero = std::time::Duration::ZERO;
+    let app = TestApp::on(db, WebConfig { session_cache: zero, ..WebConfig::default() });
+    let mut c = Client::new(&app);
+    let id = kept_session(&mut c, "sans-cache@exemple.test").await;
+    other.delete_citizen_sessions(id).await.unwrap();
+    assert!(location(&c.get("/compte/").await).starts_with("/compte/connexion"));
+    other.close().await;
+    app.db.finish().await;
+}

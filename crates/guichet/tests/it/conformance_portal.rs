@@ -537,3 +537,54 @@ async fn files_are_readable_by_their_uploader_and_the_request_owner_only() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn the_accounts_version_counts_every_write_that_can_change_a_live_session_or_its_account() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let b = db.backend;
+        let now = OffsetDateTime::now_utc();
+        let new = |email: &str, token_hash: &str| {
+            (citizen_account(email, None), token(token_hash, TokenPurpose::VerifyEmail))
+        };
+        let (account, verify) = new("v@exemple.test", "tv");
+        let c = s.create_citizen(&account, &verify, &[], &[]).await.unwrap();
+        let (account, verify) = new("w@exemple.test", "tw");
+        let gone = s.create_citizen(&account, &verify, &[], &[]).await.unwrap();
+        // Creating, reading, extending and purging sessions changes nothing a kept copy shows
+        // (an expiry is checked on every use).
+        let before = s.accounts_version();
+        s.create_session(&session("s1", Some(c.id), now)).await.unwrap();
+        s.create_session(&session("s2", Some(c.id), now)).await.unwrap();
+        s.create_session(&session("s3", Some(gone.id), now)).await.unwrap();
+        s.get_citizen_session("s1", now).await.unwrap();
+        s.touch_session("s1", now + Duration::hours(2), now).await.unwrap();
+        s.purge_expired_sessions(now).await.unwrap();
+        assert_eq!(s.accounts_version(), before, "{b:?}");
+        // Each of these does.
+        let mut last = before;
+        let mut counted = |what: &str| {
+            let v = s.accounts_version();
+            assert!(v > last, "{b:?}: {what} was not counted");
+            last = v;
+        };
+        s.consume_citizen_token("tv", TokenPurpose::VerifyEmail, now).await.unwrap().unwrap();
+        counted("a verified address");
+        let mut profile = s.get_citizen(c.id).await.unwrap().profile;
+        profile.given_name = "Autre".into();
+        s.update_citizen_profile(c.id, &profile).await.unwrap();
+        counted("an edited profile");
+        s.delete_session("s2").await.unwrap();
+        counted("a logout");
+        s.delete_citizen_sessions(c.id).await.unwrap();
+        counted("a logout everywhere");
+        s.set_citizen_password(c.id, "hash").await.unwrap();
+        counted("a new password");
+        s.delete_citizen(gone.id).await.unwrap();
+        counted("a deleted account");
+        // A write that finds nothing is counted too: a cache then reads once more, no harm.
+        assert!(s.set_citizen_password(gone.id, "hash").await.is_err());
+        counted("a failed write");
+        db.finish().await;
+    }
+}

@@ -428,9 +428,12 @@ async fn new_draft(
 }
 
 /// A fresh nonce for the `_brouillon` field of a form opened from the service page: a
-/// time-ordered UUID, whose time the draft's id keeps.
+/// time-ordered UUID (version 7, as `DraftId::new` makes), whose time the draft's id keeps.
 fn draft_nonce() -> String {
-    DraftId::new().as_uuid().simple().to_string()
+    let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let millis = u64::try_from(millis).unwrap_or(0);
+    let random = crate::session::random_bytes::<10>();
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().simple().to_string()
 }
 
 /// The id of the draft a form opened from the service page is saved under: derived from the
@@ -1013,6 +1016,23 @@ mod tests {
         let not_hex = format!("{short}g");
         for bad in ["", "zz", short, not_hex.as_str()] {
             assert_eq!(fresh_draft_id(citizen, portal, service, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn nonces_are_version_7_uuids_of_now_and_never_repeat_across_refills_of_the_reserve() {
+        // 1,000 nonces draw 10,000 random bytes: the 4 KiB reserve is refilled twice.
+        let nonces: Vec<String> = (0..1000).map(|_| draft_nonce()).collect();
+        let distinct: std::collections::HashSet<&str> =
+            nonces.iter().map(|n| &n[12..]).filter(|r| r.len() == 20).collect();
+        assert_eq!(distinct.len(), 1000, "random parts repeat");
+        let now = DraftId::new().as_uuid().simple().to_string();
+        for n in &nonces {
+            let uuid = uuid::Uuid::parse_str(n).expect("a UUID");
+            assert_eq!(uuid.get_version_num(), 7, "{n}");
+            // The millisecond time, within a second of now.
+            let (t, nt) = (u64::from_str_radix(&n[..12], 16), u64::from_str_radix(&now[..12], 16));
+            assert!(nt.unwrap() - t.unwrap() < 1000, "{n} is not of now ({now})");
         }
     }
 }

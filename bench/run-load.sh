@@ -135,7 +135,8 @@ check_page() { # url cookie what
 # URL, then the script's arguments. Extra run fields can be given in $run_extra.
 run_wrk() {
   local name=$1 c=$2 t=$3 script=$4 url=$5; shift 5
-  local out="$w/wrk/$name-$c"
+  local file="$name${run_tag:+-$run_tag}"
+  local out="$w/wrk/$file-$c"
   mkdir -p "$w/wrk" "$w/runs"
   python3 "$root/bench/load/tools.py" sample "$gpid" "$out.sample.json" 0.1 &
   local sampler=$!
@@ -147,10 +148,10 @@ run_wrk() {
   fi
   kill -TERM "$sampler"; wait "$sampler" || true
   # shellcheck disable=SC2086
-  tools run-json "$name" "$c" "$out.json" "$out.sample.json" ${run_extra:-} >"$w/runs/$(printf '%s-%03d' "$name" "$c").json"
+  tools run-json "$name" "$c" "$out.json" "$out.sample.json" ${run_extra:-} >"$w/runs/$(printf '%s-%03d' "$file" "$c").json"
   local line
   line=$(grep -E 'Requests/sec|Non-2xx|Socket errors' "$out.txt" | tr -s ' ' | paste -sd ' ' -)
-  printf '  %-10s c=%-3s %s\n' "$name" "$c" "$line" >&2
+  printf '  %-10s c=%-3s %s\n' "$name${run_tag:+ ($run_tag)}" "$c" "$line" >&2
 }
 
 # nginx on a free port serving the catalogue's body with the same headers as guichet.
@@ -200,11 +201,18 @@ EOF
 }
 
 raw_inserts() { # backend
-  mkdir -p "$w/raw"
   local c
-  for c in $concurrency; do
+  for c in $concurrency; do raw_insert_run "$1" "$c" ""; done
+}
+
+# One raw insert run: backend, clients, and the scenario it is measured beside ("": at the start).
+raw_insert_run() {
+  local c=$2 beside=$3 json
+  mkdir -p "$w/raw"
+  json="$w/raw/${beside:+$beside-}$c.json"
+  (
     if [[ $1 == sqlite ]]; then
-      tools raw-sqlite "$w/data/raw-inserts.sqlite3" "$c" "$secs" 1024 >"$w/raw/$c.json"
+      tools raw-sqlite "$w/data/raw-inserts.sqlite3" "$c" "$secs" 1024 >"$json"
     else
       PGOPTIONS='-c client_min_messages=warning' psql "$raw_url" -qc "drop table if exists raw_insert; create table raw_insert (id bigserial primary key, payload text not null, created_at timestamptz not null default now())"
       printf '%s\n' "insert into raw_insert (payload) values (repeat(md5(random()::text), 32));" >"$w/raw/insert.sql"
@@ -212,10 +220,23 @@ raw_inserts() { # backend
       (cd "$w/raw" && pgbench -n -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$secs" -f insert.sql \
         -l --log-prefix=pgbench_log "$raw_url" >"pgbench-$c.txt" 2>&1) \
         || { cat "$w/raw/pgbench-$c.txt" >&2; exit 1; }
-      tools pgbench-json "$w/raw/pgbench-$c.txt" "$w/raw/pgbench_log" >"$w/raw/$c.json"
+      tools pgbench-json "$w/raw/pgbench-$c.txt" "$w/raw/pgbench_log" >"$json"
     fi
-    printf '  raw inserts c=%-3s %s\n' "$c" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f rows/s, p50 %.1f ms, p99 %.1f ms" % (d["rate"], d["latency_p50_us"] / 1000, d["latency_p99_us"] / 1000))' "$w/raw/$c.json")" >&2
-  done
+  )
+  [[ -z "$beside" ]] || python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["beside"]=sys.argv[2]; json.dump(d, open(sys.argv[1], "w"))' "$json" "$beside"
+  printf '  raw inserts c=%-3s %s%s\n' "$c" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f rows/s, p50 %.1f ms, p99 %.1f ms" % (d["rate"], d["latency_p50_us"] / 1000, d["latency_p99_us"] / 1000))' "$json")" "${beside:+ (beside $beside)}" >&2
+}
+
+# The physical limit measured again just before a scenario's run, so that its ratio compares
+# two figures taken a few seconds apart: this machine's speed drifts by tens of per cent within
+# a run (other tenants of the host), more than the differences being measured.
+limit_beside() { # scenario concurrency wrk-threads
+  case $1 in
+    catalogue|mycatalogue|home|service|fresh|form)
+      run_tag="beside-$1" run_extra="beside=$1" \
+        run_wrk nginx "$2" "$3" get.lua "http://127.0.0.1:$nginx_port/$tenant/demarches" "" ;;
+    send|submit) raw_insert_run "$backend" "$2" "$1" ;;
+  esac
 }
 
 count_requests() { # backend
@@ -316,18 +337,20 @@ for backend in $backends; do
   check_page "$base${request_paths[0]}" "$agent_cookie" "request page"
   search_hits=$(curl -sf -b "$agent_cookie" "$base/agents/?q=$search_query" | grep -o '/agents/demandes/[0-9a-f-]*' | sort -u | wc -l)
 
-  # Physical limits first, while guichet is idle: nginx, then raw durable inserts.
+  # Physical limits first, while guichet is idle: nginx, then raw durable inserts; each is
+  # measured again just before the scenarios compared with it (`limit_beside`), nginx staying up
+  # (idle) meanwhile.
   start_nginx
   for c in $concurrency; do
     t=$(( c < wrk_threads ? c : wrk_threads ))
     run_extra="" run_wrk nginx "$c" "$t" get.lua "http://127.0.0.1:$nginx_port/$tenant/demarches" ""
   done
-  stop_pid "$nginx_pid"; nginx_pid=""
   raw_inserts "$backend"
 
   for s in $scenarios; do
     for c in $concurrency; do
       t=$(( c < wrk_threads ? c : wrk_threads ))
+      limit_beside "$s" "$c" "$t"
       run_extra=""
       case $s in
         catalogue) run_wrk "$s" "$c" "$t" get.lua "$base/$tenant/demarches" "" ;;
@@ -366,6 +389,7 @@ for backend in $backends; do
       esac
     done
   done
+  stop_pid "$nginx_pid"; nginx_pid=""
   check_page "$base/agents/" "$agent_cookie" "inbox after the runs"
 
   final_hwm_kb=$(tools status "$gpid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hwm_kb"])')

@@ -416,7 +416,7 @@ async fn new_draft(
     let answers = Answers::new();
     let first = first_page(&service.form, &answers)?;
     let draft = Draft {
-        id: DraftId::new(),
+        id: DraftId::from_uuid(crate::session::uuid_v7()),
         citizen_id: citizen.id,
         service_id: service.id,
         portal_tenant_id: tenant.id,
@@ -430,10 +430,7 @@ async fn new_draft(
 /// A fresh nonce for the `_brouillon` field of a form opened from the service page: a
 /// time-ordered UUID (version 7, as `DraftId::new` makes), whose time the draft's id keeps.
 fn draft_nonce() -> String {
-    let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    let millis = u64::try_from(millis).unwrap_or(0);
-    let random = crate::session::random_bytes::<10>();
-    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().simple().to_string()
+    crate::session::uuid_v7().simple().to_string()
 }
 
 /// The id of the draft a form opened from the service page is saved under: derived from the

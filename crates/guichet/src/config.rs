@@ -539,6 +539,20 @@ mod tests {
     }
 
     #[test]
+    fn the_session_cache_keeps_two_seconds_by_default_and_is_set_from_the_file_or_environment() {
+        let s = Settings::load(None, &no_env, Overrides::default()).unwrap();
+        assert_eq!(s.http.session_cache_seconds, 2);
+        let file = parse_toml("[http]\nsession_cache_seconds = 0\n").unwrap();
+        assert_eq!(file.http.session_cache_seconds, 0);
+        let env = |k: &str| (k == "GUICHET_SESSION_CACHE_SECONDS").then(|| "5".to_owned());
+        let s = Settings::load(None, &env, Overrides::default()).unwrap();
+        assert_eq!(s.http.session_cache_seconds, 5);
+        let env = |k: &str| (k == "GUICHET_SESSION_CACHE_SECONDS").then(|| "deux".to_owned());
+        let err = Settings::load(None, &env, Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("GUICHET_SESSION_CACHE_SECONDS"), "{err:#}");
+    }
+
+    #[test]
     fn unsupported_schemes_are_named() {
         let env = |k: &str| (k == "DATABASE_URL").then(|| "mysql://localhost/x".to_owned());
         let err = Settings::load(None, &env, Overrides::default()).unwrap_err().to_string();

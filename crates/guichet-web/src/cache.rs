@@ -127,6 +127,63 @@ pub(crate) async fn catalogue(
     Ok(listed)
 }
 
+/// A page kept rendered but for a few values of its visitor's, spliced in on each view (a form's
+/// empty first page: the same for every citizen but for their CSRF token, the page's nonce and
+/// their address). Rendered once with a marker in place of each value; markers are characters
+/// of Unicode's private use area, which templates do not escape and French text does not use.
+pub(crate) struct Spliced {
+    /// The page's text between the values: one more than `holes`.
+    parts: Vec<String>,
+    /// Which value fills each hole (an index into `fill`'s `values`).
+    holes: Vec<usize>,
+    /// The text's length, for the filled page's allocation.
+    len: usize,
+}
+
+impl Spliced {
+    /// Splits `rendered` at `markers`; `None` unless marker `i` appears exactly `counts[i]`
+    /// times (a marker found in the page's own text would put a visitor's value in the wrong
+    /// place: such a page is rendered for each visitor instead).
+    pub(crate) fn split(rendered: &str, markers: &[char], counts: &[usize]) -> Option<Self> {
+        let (mut parts, mut holes, mut seen) = (Vec::new(), Vec::new(), vec![0; markers.len()]);
+        let mut rest = rendered;
+        while let Some((at, c)) = rest.char_indices().find(|(_, c)| markers.contains(c)) {
+            let which = markers.iter().position(|m| *m == c)?;
+            parts.push(rest[..at].to_owned());
+            holes.push(which);
+            seen[which] += 1;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        parts.push(rest.to_owned());
+        (seen == counts).then_some(Self { parts, holes, len: rendered.len() })
+    }
+
+    /// The page with each hole filled by its value, HTML-escaped.
+    pub(crate) fn fill(&self, values: &[&str]) -> String {
+        let mut out = String::with_capacity(self.len + 128);
+        for (part, hole) in self.parts.iter().zip(&self.holes) {
+            out.push_str(part);
+            let value = values.get(*hole).copied().unwrap_or_default();
+            out.push_str(&crate::pages::escape(value));
+        }
+        out.push_str(self.parts.last().map_or("", String::as_str));
+        out
+    }
+}
+
+/// A spliced page kept under `key`, if still fresh.
+pub(crate) fn spliced(state: &AppState, key: &str) -> Option<Arc<Spliced>> {
+    state.pages.spliced.get(key, state.config.page_cache)
+}
+
+/// Keeps a spliced page for [`TTL`] (not at all when the page cache is off).
+pub(crate) fn keep_spliced(state: &AppState, key: String, page: Arc<Spliced>) {
+    let ttl = state.config.page_cache;
+    if !ttl.is_zero() {
+        state.pages.spliced.put(key, ttl, page);
+    }
+}
+
 /// How long a page is served without being rendered again, by default.
 pub const TTL: Duration = Duration::from_secs(10);
 
@@ -205,6 +262,8 @@ pub(crate) struct PageCache {
     catalogues: Memo<Vec<Arc<Listed>>>,
     /// Tenant and slug pairs known to name no service.
     absent: Memo<()>,
+    /// Pages kept but for their visitor's values (by tenant, base, service and variant).
+    spliced: Memo<Spliced>,
 }
 
 impl Default for PageCache {
@@ -215,6 +274,7 @@ impl Default for PageCache {
             services: Memo::new(MAX_SERVICES),
             catalogues: Memo::new(MAX_CATALOGUES),
             absent: Memo::new(MAX_SERVICES),
+            spliced: Memo::new(MAX_SERVICES),
         }
     }
 }
@@ -374,6 +434,25 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
 
 #[cfg(test)]
 mod tests {
+    const MARKS: [char; 2] = ['\u{E000}', '\u{E001}'];
+
+    #[test]
+    fn a_spliced_page_fills_each_hole_with_its_value_escaped() {
+        let page =
+            Spliced::split("<p a=\"\u{E000}\">\u{E001} et \u{E000}</p>", &MARKS, &[2, 1]).unwrap();
+        assert_eq!(page.fill(&["x", "<b>&'"]), "<p a=\"x\">&lt;b&gt;&amp;&#39; et x</p>");
+        // Markers at the ends, and a page without any.
+        let edges = Spliced::split("\u{E001}milieu\u{E000}", &MARKS, &[1, 1]).unwrap();
+        assert_eq!(edges.fill(&["fin", "début"]), "débutmilieufin");
+        assert_eq!(Spliced::split("rien", &MARKS, &[0, 0]).unwrap().fill(&["a", "b"]), "rien");
+    }
+
+    #[test]
+    fn a_page_whose_markers_are_not_counted_as_expected_is_not_spliced() {
+        assert!(Spliced::split("\u{E000}\u{E000}", &MARKS, &[1, 0]).is_none());
+        assert!(Spliced::split("\u{E000}", &MARKS, &[1, 1]).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use guichet_domain::form::{
     Answers, Field, FieldError, FieldKind, FileKind, FileRef, FormDefinition, RawInput,
 };
@@ -534,6 +534,19 @@ async fn render_step(
     raw: Option<&RawInput>,
     errors: Vec<FieldError>,
 ) -> Result<Response, AppError> {
+    let csrf = visitor.csrf(state).await?;
+    let sends = sends_directly(ctx, page);
+    // A form opened from the service page shows its first page empty, the same for every
+    // citizen but for three values: kept rendered, with those spliced in (`cache::Spliced`).
+    let key = (ctx.fresh && raw.is_none() && errors.is_empty()).then(|| {
+        format!("form\n{}\n{}\n{}\n{page}\n{sends}", ctx.tenant.id, ctx.base, ctx.service.id)
+    });
+    let email = ctx.citizen.email.to_string();
+    if let Some(key) = &key
+        && let Some(page) = crate::cache::spliced(state, key)
+    {
+        return Ok(Html(page.fill(&[&csrf, &draft_nonce(), &email])).into_response());
+    }
     let form = &ctx.service.form;
     let visible = form.visible_pages(&ctx.draft.answers);
     let position = visible.iter().position(|p| *p == page).unwrap_or(0) + 1;
@@ -550,16 +563,15 @@ async fn render_step(
     } else {
         step_href(&ctx.base, ctx.draft.id, page)
     };
-    let csrf = visitor.csrf(state).await?;
-    let page_view = StepPage {
+    let mut page_view = StepPage {
         layout: Layout::tenant(layout_title, &ctx.tenant, &ctx.base),
         base: ctx.base.clone(),
         token: ctx.fresh.then(draft_nonce),
         csrf,
         service: Arc::clone(&ctx.service),
         action,
-        sends: sends_directly(ctx, page),
-        email: ctx.citizen.email.to_string(),
+        sends,
+        email,
         position,
         total: visible.len(),
         page_title: title,
@@ -569,8 +581,32 @@ async fn render_step(
         file_base: "/compte/fichiers",
         errors,
     };
-    render(&page_view)
+    let Some(key) = key else {
+        return render(&page_view);
+    };
+    let values = [
+        std::mem::replace(&mut page_view.csrf, SPLICE[0].to_string()),
+        page_view.token.replace(SPLICE[1].to_string()).unwrap_or_default(),
+        std::mem::replace(&mut page_view.email, SPLICE[2].to_string()),
+    ];
+    let rendered = page_view.render()?;
+    let Some(spliced) =
+        crate::cache::Spliced::split(&rendered, &SPLICE, &[1, 1, usize::from(sends)])
+    else {
+        // The form's own text holds a marker: rendered for this visitor, as other pages are.
+        page_view.csrf = values[0].clone();
+        page_view.token = Some(values[1].clone());
+        page_view.email = values[2].clone();
+        return render(&page_view);
+    };
+    let spliced = Arc::new(spliced);
+    crate::cache::keep_spliced(state, key, Arc::clone(&spliced));
+    Ok(Html(spliced.fill(&[&values[0], &values[1], &values[2]])).into_response())
 }
+
+/// Where a kept form page takes its visitor's CSRF token, nonce and address (private use
+/// characters: see `cache::Spliced`).
+const SPLICE: [char; 3] = ['\u{E000}', '\u{E001}', '\u{E002}'];
 
 /// Whether this page's button sends the request: the form has no summary page, no page follows
 /// this one, and the citizen's address is confirmed (otherwise the summary says why the request

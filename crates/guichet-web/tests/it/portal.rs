@@ -1079,3 +1079,59 @@ async fn with_the_session_cache_off_another_instances_logout_shows_at_once() {
     other.close().await;
     app.db.finish().await;
 }
+
+#[tokio::test]
+async fn a_form_page_kept_rendered_carries_each_citizens_own_token_nonce_and_address() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut pages = Vec::new();
+    for email in ["un@exemple.test", "deux@exemple.test"] {
+        let mut c = Client::new(&app);
+        sign_up(&mut c, email, "/alpha/").await;
+        verify(&mut c, email).await;
+        let own_csrf = c.csrf("/compte/").await;
+        // The first citizen's view renders the page and keeps it; the second's is spliced.
+        let page = c.get(REPORT_FORM).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.attrs("input[name=_csrf]", "value"), std::slice::from_ref(&own_csrf));
+        let nonce = page.attrs("input[name=_brouillon]", "value").remove(0);
+        assert_eq!(
+            page.text("#send-notice"),
+            format!(
+                "En envoyant cette demande, vous recevrez aussitôt un accusé à l'adresse {email}."
+            )
+        );
+        // The rest of the page is the same for both.
+        let rest =
+            page.body.replace(&own_csrf, "CSRF").replace(&nonce, "NONCE").replace(email, "EMAIL");
+        pages.push((nonce, rest));
+        // Each view has its own nonce, so that each opening makes its own draft.
+        let again = c.get(REPORT_FORM).await.attrs("input[name=_brouillon]", "value").remove(0);
+        assert_ne!(again, pages.last().unwrap().0);
+    }
+    assert_ne!(pages[0].0, pages[1].0);
+    assert_eq!(pages[0].1, pages[1].1);
+    app.db.finish().await;
+}
+
+#[tokio::test]
+async fn a_form_whose_text_holds_a_splicing_marker_is_rendered_for_each_visitor() {
+    let db = TestDb::sqlite().await;
+    world(&db.store).await;
+    let slug = guichet_domain::Slug::parse("alpha").unwrap();
+    let alpha = db.store.find_tenant_by_slug(&slug).await.unwrap().unwrap();
+    let mut odd = service(alpha.id, "question-mairie");
+    odd.slug = "etrange".into();
+    odd.title = "Question \u{E000} étrange".into();
+    db.store.add_service(&odd).await.unwrap();
+    let app = TestApp::on(db, WebConfig::default());
+    for email in ["trois@exemple.test", "quatre@exemple.test"] {
+        let mut c = Client::new(&app);
+        sign_up(&mut c, email, "/alpha/").await;
+        let own_csrf = c.csrf("/compte/").await;
+        let page = c.get("/alpha/demarches/etrange/formulaire").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.attrs("input[name=_csrf]", "value"), [own_csrf]);
+        assert_eq!(page.text("nav.breadcrumb a:last-child"), "Question \u{E000} étrange");
+    }
+    app.db.finish().await;
+}

@@ -434,6 +434,8 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     const MARKS: [char; 2] = ['\u{E000}', '\u{E001}'];
 
     #[test]
@@ -452,8 +454,6 @@ mod tests {
         assert!(Spliced::split("\u{E000}\u{E000}", &MARKS, &[1, 0]).is_none());
         assert!(Spliced::split("\u{E000}", &MARKS, &[1, 1]).is_none());
     }
-
-    use super::*;
 
     #[test]
     fn only_public_pages_are_kept() {

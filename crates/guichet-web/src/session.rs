@@ -141,8 +141,8 @@ impl SessionCache {
 
 /// `N` bytes of the operating system's random generator, drawn from a per-thread reserve
 /// filled 4 KiB at a time: the form page needs twenty for its draft's nonce and id, and the
-/// system call for each cost it 2 to 3 % of its CPU. Each byte is handed out once. Secrets (session tokens) are
-/// drawn directly instead ([`random_token`]).
+/// system call for each cost it 2 to 3 % of its CPU. Each byte is handed out once. Secrets
+/// (session tokens) are drawn directly instead ([`random_token`]).
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     const RESERVE: usize = 4096;
     thread_local! {
@@ -150,11 +150,11 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
             std::cell::RefCell::new((Box::new([0; RESERVE]), RESERVE));
     }
     let mut out = [0u8; N];
+    if N > RESERVE {
+        OsRng.fill_bytes(&mut out);
+        return out;
+    }
     RESERVE_LEFT.with_borrow_mut(|(reserve, used)| {
-        if N > RESERVE {
-            OsRng.fill_bytes(&mut out);
-            return;
-        }
         if RESERVE - *used < N {
             OsRng.fill_bytes(&mut reserve[..]);
             *used = 0;

@@ -171,16 +171,24 @@ impl Spliced {
     }
 }
 
-/// A spliced page kept under `key`, if still fresh.
-pub(crate) fn spliced(state: &AppState, key: &str) -> Option<Arc<Spliced>> {
-    state.pages.spliced.get(key, state.config.page_cache)
+/// A spliced page kept under `key`, if still fresh and rendered from this very copy of the
+/// service it shows (a kept service read again, changed or not, has the page rendered again:
+/// the page is never older than the service it is served with).
+pub(crate) fn spliced(state: &AppState, key: &str, service: &Arc<Service>) -> Option<Arc<Spliced>> {
+    state.pages.spliced_page(key, state.config.page_cache, service)
 }
 
-/// Keeps a spliced page for [`TTL`] (not at all when the page cache is off).
-pub(crate) fn keep_spliced(state: &AppState, key: String, page: Arc<Spliced>) {
+/// Keeps a spliced page rendered from `service` for [`TTL`] (not at all when the page cache is
+/// off).
+pub(crate) fn keep_spliced(
+    state: &AppState,
+    key: String,
+    service: &Arc<Service>,
+    page: Arc<Spliced>,
+) {
     let ttl = state.config.page_cache;
     if !ttl.is_zero() {
-        state.pages.spliced.put(key, ttl, page);
+        state.pages.spliced.put(key, ttl, Arc::new((Arc::clone(service), page)));
     }
 }
 
@@ -213,6 +221,10 @@ const MAX_TENANTS: usize = 10_000;
 
 /// Bound on the services kept (a form definition can weigh tens of kilobytes).
 const MAX_SERVICES: usize = 500;
+
+/// Bound on the spliced form pages kept: a form's first page weighs 4–40 KB, so at most some
+/// 8 MB, as the public pages.
+const MAX_SPLICED: usize = 200;
 
 /// Bound on the portals' catalogues kept: a commune's lists its services and its EPCI's, with
 /// their folded search text, some 20 KB; 200 of them stay under 5 MB however many portals
@@ -262,8 +274,9 @@ pub(crate) struct PageCache {
     catalogues: Memo<Vec<Arc<Listed>>>,
     /// Tenant and slug pairs known to name no service.
     absent: Memo<()>,
-    /// Pages kept but for their visitor's values (by tenant, base, service and variant).
-    spliced: Memo<Spliced>,
+    /// Pages kept but for their visitor's values (by tenant, base, service and variant), with
+    /// the copy of the service each was rendered from.
+    spliced: Memo<(Arc<Service>, Arc<Spliced>)>,
 }
 
 impl Default for PageCache {
@@ -274,12 +287,22 @@ impl Default for PageCache {
             services: Memo::new(MAX_SERVICES),
             catalogues: Memo::new(MAX_CATALOGUES),
             absent: Memo::new(MAX_SERVICES),
-            spliced: Memo::new(MAX_SERVICES),
+            spliced: Memo::new(MAX_SPLICED),
         }
     }
 }
 
 impl PageCache {
+    fn spliced_page(
+        &self,
+        key: &str,
+        ttl: Duration,
+        service: &Arc<Service>,
+    ) -> Option<Arc<Spliced>> {
+        let (from, page) = &*self.spliced.get(key, ttl)?;
+        Arc::ptr_eq(from, service).then(|| Arc::clone(page))
+    }
+
     fn get(&self, key: &str, ttl: Duration) -> Option<(HeaderMap, Bytes)> {
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         pages
@@ -447,6 +470,20 @@ mod tests {
         let edges = Spliced::split("\u{E001}milieu\u{E000}", &MARKS, &[1, 1]).unwrap();
         assert_eq!(edges.fill(&["fin", "début"]), "débutmilieufin");
         assert_eq!(Spliced::split("rien", &MARKS, &[0, 0]).unwrap().fill(&["a", "b"]), "rien");
+    }
+
+    #[test]
+    fn a_spliced_page_serves_only_with_the_copy_of_the_service_it_was_rendered_from() {
+        let cache = PageCache::default();
+        let tenant = guichet_domain::TenantId::new();
+        let service = Arc::new(guichet_testkit::fixtures::service(tenant, "signalement"));
+        let page = Arc::new(Spliced::split("x", &MARKS, &[0, 0]).unwrap());
+        cache.spliced.put("k".into(), TTL, Arc::new((Arc::clone(&service), page)));
+        assert!(cache.spliced_page("k", TTL, &service).is_some());
+        // The service read again (its kept copy expired): the page is rendered again, even
+        // though it was kept later than the service and is not expired itself.
+        let again = Arc::new(Service::clone(&service));
+        assert!(cache.spliced_page("k", TTL, &again).is_none());
     }
 
     #[test]

@@ -85,10 +85,18 @@ const CACHE_CAPACITY: usize = 10_000;
 /// a deleted account made through this process is never hidden by it; and only for the
 /// configured delay, which bounds how long a change made by another instance can go unseen.
 /// Extending a session (every few minutes) updates its entry here rather than dropping every
-/// entry.
+/// entry. Entries past their delay are swept out at most one delay later, so the accounts of
+/// citizens gone (logged out, deleted) do not linger in memory.
 #[derive(Default)]
 pub(crate) struct SessionCache {
-    entries: Mutex<HashMap<String, Kept>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Kept>,
+    /// When entries past their delay were last swept out (`None`: never).
+    swept: Option<std::time::Instant>,
 }
 
 struct Kept {
@@ -99,10 +107,11 @@ struct Kept {
 }
 
 impl SessionCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The kept session, if it may still serve; an entry that may not is dropped.
     fn get(
         &self,
         hash: &str,
@@ -110,10 +119,13 @@ impl SessionCache {
         ttl: std::time::Duration,
         now: OffsetDateTime,
     ) -> Option<(Session, Option<Citizen>)> {
-        let entries = self.lock();
-        let kept = entries.get(hash)?;
-        (kept.version == version && kept.at.elapsed() < ttl && kept.session.expires_at > now)
-            .then(|| (kept.session.clone(), kept.account.clone()))
+        let mut entries = self.lock();
+        let kept = entries.map.get(hash)?;
+        if kept.version == version && kept.at.elapsed() < ttl && kept.session.expires_at > now {
+            return Some((kept.session.clone(), kept.account.clone()));
+        }
+        entries.map.remove(hash);
+        None
     }
 
     fn put(
@@ -128,14 +140,26 @@ impl SessionCache {
             return;
         }
         let mut entries = self.lock();
-        if entries.len() >= CACHE_CAPACITY && !entries.contains_key(hash) {
-            entries.retain(|_, k| k.at.elapsed() < ttl);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
+        let full = entries.map.len() >= CACHE_CAPACITY && !entries.map.contains_key(hash);
+        if full || entries.swept.is_none_or(|at| at.elapsed() >= ttl) {
+            entries.map.retain(|_, k| k.at.elapsed() < ttl);
+            entries.swept = Some(std::time::Instant::now());
+            if entries.map.len() >= CACHE_CAPACITY {
+                entries.map.clear();
             }
         }
         let at = std::time::Instant::now();
-        entries.insert(hash.to_owned(), Kept { session, account, version, at });
+        entries.map.insert(hash.to_owned(), Kept { session, account, version, at });
+    }
+
+    /// Records a session's extension in its entry, if kept. The entry keeps the time it was
+    /// read at: what it holds is no fresher for the extension (which changes no row when
+    /// another instance has ended the session meanwhile).
+    fn extended(&self, hash: &str, session: &Session) {
+        if let Some(kept) = self.lock().map.get_mut(hash) {
+            kept.session.expires_at = session.expires_at;
+            kept.session.last_seen_at = session.last_seen_at;
+        }
     }
 }
 
@@ -165,8 +189,9 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-/// A time-ordered (version 7) UUID, as the domain's ids are made, whose random part comes
-/// from [`random_bytes`].
+/// A version 7 UUID, as the domain's ids: the millisecond time, then random bits from
+/// [`random_bytes`]. Unlike `Uuid::now_v7`, two made within the same millisecond are not
+/// ordered among themselves; nothing here needs them to be.
 pub(crate) fn uuid_v7() -> uuid::Uuid {
     let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     let millis = u64::try_from(millis).unwrap_or(0);
@@ -391,10 +416,7 @@ async fn session_layer(state: AppState, kind: Kind, mut request: Request, next: 
                     s.expires_at = now + IDLE;
                     s.last_seen_at = now;
                     match state.store.touch_session(&hash, s.expires_at, now).await {
-                        Ok(()) if kind == Kind::Citizen => {
-                            state.sessions.put(&hash, version, ttl, s.clone(), a.clone());
-                        }
-                        Ok(()) => {}
+                        Ok(()) => state.sessions.extended(&hash, &s),
                         Err(e) => tracing::warn!(error = %e, "could not extend a session"),
                     }
                 }
@@ -450,5 +472,61 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentVisitor {
         parts.extensions.get::<AgentVisitor>().cloned().ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!("agent session layer missing on this route"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(hash: &str) -> Session {
+        let now = OffsetDateTime::now_utc();
+        Session {
+            token_hash: hash.to_owned(),
+            citizen_id: None,
+            agent_id: None,
+            csrf_token: "csrf".to_owned(),
+            mfa_ok: false,
+            expires_at: now + IDLE,
+            last_seen_at: now,
+        }
+    }
+
+    #[test]
+    fn a_kept_session_serves_only_at_its_version_within_its_delay_and_before_its_expiry() {
+        let cache = SessionCache::default();
+        let (ttl, now) = (std::time::Duration::from_secs(60), OffsetDateTime::now_utc());
+        cache.put("a", 7, ttl, session("a"), None);
+        assert!(cache.get("a", 7, ttl, now).is_some());
+        assert!(cache.get("a", 7, ttl, now + IDLE + Duration::minutes(1)).is_none(), "expired");
+        cache.put("a", 7, ttl, session("a"), None);
+        assert!(cache.get("a", 8, ttl, now).is_none(), "a write counted since");
+        // An entry that may no longer serve is dropped, not kept beside the newer version.
+        assert!(cache.lock().map.is_empty());
+        assert!(cache.get("a", 7, ttl, now).is_none());
+        // Nothing is kept with the cache off.
+        cache.put("b", 7, std::time::Duration::ZERO, session("b"), None);
+        assert!(cache.lock().map.is_empty());
+    }
+
+    #[test]
+    fn an_extension_keeps_the_entrys_age_and_old_entries_are_swept_out() {
+        let cache = SessionCache::default();
+        let ttl = std::time::Duration::from_millis(50);
+        let now = OffsetDateTime::now_utc();
+        cache.put("a", 1, ttl, session("a"), None);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let mut later = session("a");
+        later.last_seen_at = now + Duration::minutes(6);
+        cache.extended("a", &later);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        // Read 60 ms ago: past the delay, whatever the extension (which may have changed no
+        // row, another instance having ended the session).
+        assert!(cache.get("a", 1, ttl, now).is_none());
+        // Entries past the delay leave memory at the next write after it, read or not.
+        cache.put("b", 1, ttl, session("b"), None);
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        cache.put("c", 1, ttl, session("c"), None);
+        assert_eq!(cache.lock().map.keys().collect::<Vec<_>>(), ["c"]);
     }
 }

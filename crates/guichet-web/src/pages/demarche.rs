@@ -428,7 +428,7 @@ async fn new_draft(
 }
 
 /// A fresh nonce for the `_brouillon` field of a form opened from the service page: a
-/// time-ordered UUID (version 7, as `DraftId::new` makes), whose time the draft's id keeps.
+/// version 7 UUID, whose millisecond time the draft's id keeps.
 fn draft_nonce() -> String {
     crate::session::uuid_v7().simple().to_string()
 }
@@ -543,7 +543,7 @@ async fn render_step(
     });
     let email = ctx.citizen.email.to_string();
     if let Some(key) = &key
-        && let Some(page) = crate::cache::spliced(state, key)
+        && let Some(page) = crate::cache::spliced(state, key, &ctx.service)
     {
         return Ok(Html(page.fill(&[&csrf, &draft_nonce(), &email])).into_response());
     }
@@ -600,7 +600,7 @@ async fn render_step(
         return render(&page_view);
     };
     let spliced = Arc::new(spliced);
-    crate::cache::keep_spliced(state, key, Arc::clone(&spliced));
+    crate::cache::keep_spliced(state, key, &ctx.service, Arc::clone(&spliced));
     Ok(Html(spliced.fill(&[&values[0], &values[1], &values[2]])).into_response())
 }
 

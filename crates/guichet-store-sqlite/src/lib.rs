@@ -101,7 +101,9 @@ impl SqliteStore {
             synchronous_full: options.synchronous_full,
             busy_timeout: options.busy_timeout,
         };
-        let write = writer::Writer::open(base.clone(), direct).await?;
+        let write =
+            writer::Writer::open(base.clone(), direct, Some(requests::index_pending_requests))
+                .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))

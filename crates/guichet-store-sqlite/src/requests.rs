@@ -259,6 +259,23 @@ fn referenced_files(answers: &Answers) -> Vec<Uuid> {
         .collect()
 }
 
+/// Enters the requests noted by the `requests_fts_*` triggers into the full-text index, and
+/// clears the notes (see migration `20261130000012`). Run inside a write transaction, just
+/// before its commit: by the writer for every group, and by the other writes that add requests.
+pub(crate) const INDEX_PENDING_REQUESTS: [&str; 2] = [
+    "insert into requests_fts (rowid, search_text) select r.rowid, r.search_text \
+     from requests_fts_pending p join requests r on r.rowid = p.request_rowid",
+    "delete from requests_fts_pending",
+];
+
+/// [`INDEX_PENDING_REQUESTS`] on the grouped writes' connection (`writer::BeforeCommit`).
+pub(crate) fn index_pending_requests(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    for sql in INDEX_PENDING_REQUESTS {
+        conn.prepare_cached(sql)?.execute([])?;
+    }
+    Ok(())
+}
+
 /// The body of `submit_request`, in its savepoint of a write group.
 async fn submit_in(
     tx: &mut impl WriteTx,

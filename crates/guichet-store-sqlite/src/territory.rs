@@ -195,6 +195,10 @@ impl TerritoryStore for SqliteStore {
             .await
             .map_err(map_err)?;
         }
+        // Searchable from the commit on, as a submission is.
+        for sql in crate::requests::INDEX_PENDING_REQUESTS {
+            sqlx::query(sql).execute(&mut *tx).await.map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)
     }
 

@@ -23,6 +23,10 @@
 //! transaction (disk full, I/O error), the group fails as one, every member gets an error, and
 //! the connection is opened again.
 //!
+//! Just before each group's commit the store's `BeforeCommit` step runs in its transaction:
+//! it enters the group's new requests into the full-text index, once for all of them (FTS5
+//! would otherwise write an index segment for each, at every member's savepoint).
+//!
 //! Committing or abandoning a group runs in a task of its own, which the cancellation of the
 //! caller (a timeout, a shutdown) cannot interrupt: the members waiting for its outcome must get
 //! one, and the connection must not be left inside a transaction nobody will end. A group left
@@ -49,6 +53,11 @@ const MAX_GROUP: usize = 32;
 /// A group left open is committed by its watchdog after this long at the latest (the writer it
 /// was left open for may have been cancelled while queued).
 const STRAGGLER_WAIT: Duration = Duration::from_millis(50);
+
+/// Run on the grouped writes' connection inside each group's transaction, just before its
+/// commit: the store's deferred work (see `crate::requests::index_pending_requests`). An error
+/// fails the group as a failed commit would.
+pub(crate) type BeforeCommit = fn(&rusqlite::Connection) -> rusqlite::Result<()>;
 
 /// The outcome of a group's commit, as its members see it.
 type Outcome = Option<Result<(), String>>;
@@ -118,6 +127,7 @@ pub(crate) struct Writer {
     unfinished: AtomicBool,
     options: SqliteConnectOptions,
     direct_options: DirectOptions,
+    before_commit: Option<BeforeCommit>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -144,6 +154,7 @@ impl Writer {
     pub(crate) async fn open(
         options: SqliteConnectOptions,
         direct_options: DirectOptions,
+        before_commit: Option<BeforeCommit>,
     ) -> StoreResult<Arc<Self>> {
         let conn = options.connect().await.map_err(|e| {
             StoreError::Unavailable(format!("could not open the SQLite writer: {e}"))
@@ -165,6 +176,7 @@ impl Writer {
             unfinished: AtomicBool::new(false),
             options,
             direct_options,
+            before_commit,
         }))
     }
 
@@ -399,8 +411,11 @@ impl Writer {
             return;
         };
         // The commit waits for the disk (`synchronous=FULL`): not on a runtime thread.
+        let before_commit = self.before_commit;
         let committed = tokio::task::spawn_blocking(move || {
-            let outcome = conn.execute_batch("commit");
+            let outcome = before_commit
+                .map_or(Ok(()), |run| run(&conn))
+                .and_then(|()| conn.execute_batch("commit"));
             (conn, outcome)
         })
         .await;
@@ -487,7 +502,7 @@ mod tests {
             synchronous_full: true,
             busy_timeout: std::time::Duration::from_secs(5),
         };
-        let w = Writer::open(options, direct).await.expect("open writer");
+        let w = Writer::open(options, direct, None).await.expect("open writer");
         sqlx::query("create table t (id integer primary key)")
             .execute(&mut *w.lock().await.expect("lock"))
             .await

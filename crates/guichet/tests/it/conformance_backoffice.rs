@@ -9,8 +9,8 @@ use guichet_store::{
     AssigneeFilter, Cursor, DeadlineFilter, InboxFilter, NewAgent, NewEvent, NewRequest,
     StatusChange, Store, StoreError, SubmissionRecords, TerritoryImport, TokenPurpose,
 };
-use guichet_testkit::TestDb;
 use guichet_testkit::fixtures::{citizen_account, service, tenant, token};
+use guichet_testkit::{Backend, TestDb};
 use time::{Date, Duration, OffsetDateTime};
 
 struct World {
@@ -92,28 +92,41 @@ async fn submit(
     deemed: Option<Date>,
     channel: Channel,
 ) -> RequestId {
-    let id = RequestId::new();
     let r = NewRequest {
-        id,
+        deemed_decision_on: deemed,
+        channel,
+        ..new_request(tenant, svc, citizen, text, at)
+    };
+    s.submit_request(&r, &|_: &str| Ok(SubmissionRecords::default())).await.unwrap();
+    r.id
+}
+
+fn new_request(
+    tenant: TenantId,
+    svc: guichet_domain::ServiceId,
+    citizen: CitizenId,
+    text: &str,
+    at: OffsetDateTime,
+) -> NewRequest {
+    NewRequest {
+        id: RequestId::new(),
         tenant_id: tenant,
         commune_tenant_id: None,
         service_id: svc,
         citizen_id: Some(citizen),
         draft_id: None,
         reference_prefix: "R".into(),
-        channel,
+        channel: Channel::Web,
         status: "received".into(),
         answers: Default::default(),
         submitter: serde_json::json!({"prenom": "Camille", "nom": "Martin"}),
         submitted_at: at,
-        deemed_decision_on: deemed,
+        deemed_decision_on: None,
         ack_due_at: None,
         history: None,
         phase: "open".into(),
         search_text: guichet_domain::fold(&format!("Camille Martin {text}")),
-    };
-    s.submit_request(&r, &|_: &str| Ok(SubmissionRecords::default())).await.unwrap();
-    id
+    }
 }
 
 fn all() -> InboxFilter {
@@ -215,6 +228,143 @@ async fn full_text_search_ignores_case_and_accents_and_finds_plurals() {
         for hostile in ["\"", "NEAR(", "*", "a OR b", "'; drop table requests; --"] {
             let f = InboxFilter { search: Some(guichet_domain::fold(hostile)), ..all() };
             s.inbox(w.agent_a, &f, None, 50).await.unwrap();
+        }
+        db.finish().await;
+    }
+}
+
+/// Requests written at the same moment (on SQLite, into shared commit groups, whose text
+/// index is written once per group) are all found from their commit on, one refused among them
+/// leaves nothing in the index, and a text changed or a request removed afterwards keeps the
+/// index exact (SQLite: FTS5's own integrity check, nothing left waiting to be indexed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_written_together_are_searchable_at_once_and_a_refused_one_leaves_no_trace() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let w = Arc::new(world(s).await);
+        let now = OffsetDateTime::now_utc();
+        let taken = submit(s, w.a, w.svc_a, w.citizen, "premier", now, None, Channel::Web).await;
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let (s, w) = (s.clone(), w.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut r = new_request(w.a, w.svc_a, w.citizen, &format!("ruelle{i:02}"), now);
+                if i == 7 {
+                    // The same id as an earlier request: refused by the store.
+                    r.id = taken;
+                }
+                let outcome = s.submit_request(&r, &|_: &str| Ok(SubmissionRecords::default()));
+                (i, r.id, outcome.await)
+            }));
+        }
+        let search = async |word: &str| {
+            let f = InboxFilter { search: Some(guichet_domain::fold(word)), ..all() };
+            s.inbox(w.agent_a, &f, None, 50).await.unwrap().iter().map(|r| r.id).collect::<Vec<_>>()
+        };
+        for task in tasks {
+            let (i, id, outcome) = task.await.unwrap();
+            if i == 7 {
+                assert!(
+                    matches!(outcome, Err(StoreError::Conflict { .. })),
+                    "{:?}: {outcome:?}",
+                    db.backend
+                );
+                assert_eq!(
+                    search("ruelle07").await,
+                    [],
+                    "{:?}: nothing of it is found",
+                    db.backend
+                );
+            } else {
+                outcome.unwrap();
+                // As soon as the store has answered: the write is committed, and indexed.
+                assert_eq!(search(&format!("ruelle{i:02}")).await, [id], "{:?}: {i}", db.backend);
+            }
+        }
+        assert_eq!(search("premier").await, [taken], "{:?}", db.backend);
+
+        if db.backend == Backend::Sqlite {
+            // A text changed and a request removed by a write outside the commit groups (as an
+            // import or a repair would); the next group's commit indexes what they left noted.
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "update requests set search_text = replace(search_text, 'premier', 'venelle') \
+                 where id = $1",
+            )
+            .bind(taken.as_uuid())
+            .execute(&pool)
+            .await
+            .unwrap();
+            // One indexed request removed, and one removed while its new text waits to be
+            // indexed (both in one transaction); foreign keys off, its periods go with it.
+            let (indexed, noted) = (search("ruelle03").await[0], search("ruelle05").await[0]);
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query("pragma foreign_keys = off").execute(&mut *conn).await.unwrap();
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+            sqlx::query(
+                "update requests set search_text = replace(search_text, 'ruelle05', 'impasse') \
+                 where id = $1",
+            )
+            .bind(noted.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            for id in [indexed, noted] {
+                sqlx::query("delete from requests where id = $1")
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+            drop(conn);
+            submit(s, w.a, w.svc_a, w.citizen, "dernier", now, None, Channel::Web).await;
+            assert_eq!(search("venelle").await, [taken]);
+            assert_eq!(search("premier").await, []);
+            assert_eq!(search("ruelle03").await, []);
+            assert_eq!(search("ruelle05").await, []);
+            assert_eq!(search("impasse").await, []);
+            assert_eq!(search("dernier").await.len(), 1);
+            let noted: i64 = sqlx::query_scalar("select count(*) from requests_fts_pending")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(noted, 0, "nothing is left waiting to be indexed");
+            sqlx::query(
+                "insert into requests_fts (requests_fts, rank) values ('integrity-check', 1)",
+            )
+            .execute(&pool)
+            .await
+            .expect("the full-text index matches the requests");
+            pool.close().await;
+        }
+        db.finish().await;
+    }
+}
+
+/// Requests loaded in bulk (the data generator) are searchable from their commit on, as
+/// submitted ones are.
+#[tokio::test]
+async fn requests_loaded_in_bulk_are_searchable() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let w = world(s).await;
+        let now = OffsetDateTime::now_utc();
+        let rows: Vec<(NewRequest, String)> = (0..3)
+            .map(|i| {
+                (
+                    new_request(w.a, w.svc_a, w.citizen, &format!("charrette{i}"), now),
+                    format!("G-{i}"),
+                )
+            })
+            .collect();
+        s.bulk_insert_requests(&rows).await.unwrap();
+        for (r, _) in &rows {
+            let word = r.search_text.rsplit(' ').next().unwrap().to_owned();
+            let f = InboxFilter { search: Some(word.clone()), ..all() };
+            let found: Vec<RequestId> =
+                s.inbox(w.agent_a, &f, None, 50).await.unwrap().iter().map(|x| x.id).collect();
+            assert_eq!(found, [r.id], "{:?}: {word}", db.backend);
         }
         db.finish().await;
     }

@@ -27,22 +27,42 @@ struct Histogram {
     sum: f64,
 }
 
+/// One series: a method on a route.
+#[derive(Default)]
+struct Series {
+    /// Answers by status, few per route.
+    statuses: Vec<(u16, u64)>,
+    latency: Histogram,
+}
+
 /// HTTP metrics of this process.
 #[derive(Default)]
 pub struct HttpMetrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// By route template, then method. Nested so that a request finds its series by borrowed
+    /// keys (no allocation once the series exists) under one lock taken once.
+    series: Mutex<BTreeMap<String, BTreeMap<String, Series>>>,
     in_flight: AtomicI64,
 }
 
 impl HttpMetrics {
     pub(crate) fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        {
-            let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            *requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        if !series.contains_key(route) {
+            series.insert(route.to_owned(), BTreeMap::new());
         }
-        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry((method.to_owned(), route.to_owned())).or_default();
+        let Some(methods) = series.get_mut(route) else { return };
+        if !methods.contains_key(method) {
+            methods.insert(method.to_owned(), Series::default());
+        }
+        let Some(one) = methods.get_mut(method) else { return };
+        match one.statuses.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += 1,
+            None => {
+                one.statuses.push((status, 1));
+                one.statuses.sort_unstable();
+            }
+        }
+        let h = &mut one.latency;
         h.count += 1;
         h.sum += seconds;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -68,15 +88,18 @@ impl HttpMetrics {
             "# HELP guichet_http_requests_total HTTP requests answered, by method, route and status."
         );
         let _ = writeln!(out, "# TYPE guichet_http_requests_total counter");
-        for ((method, route, status), n) in
-            self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter()
-        {
-            let _ = writeln!(
-                out,
-                "guichet_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(method),
-                escape(route)
-            );
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        for (route, methods) in series.iter() {
+            for (method, one) in methods {
+                for (status, n) in &one.statuses {
+                    let _ = writeln!(
+                        out,
+                        "guichet_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                        escape(method),
+                        escape(route)
+                    );
+                }
+            }
         }
 
         let _ = writeln!(
@@ -84,7 +107,10 @@ impl HttpMetrics {
             "# HELP guichet_http_request_duration_seconds Time to answer HTTP requests, by method and route."
         );
         let _ = writeln!(out, "# TYPE guichet_http_request_duration_seconds histogram");
-        for ((method, route), h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (method, route, h) in series
+            .iter()
+            .flat_map(|(route, m)| m.iter().map(move |(method, one)| (method, route, &one.latency)))
+        {
             let labels = format!("method=\"{}\",route=\"{}\"", escape(method), escape(route));
             for (i, bound) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
@@ -106,6 +132,7 @@ impl HttpMetrics {
                 h.count
             );
         }
+        drop(series);
 
         let _ =
             writeln!(out, "# HELP guichet_http_requests_in_flight HTTP requests being answered.");

@@ -14,6 +14,8 @@
     tools.py run-json SCENARIO CONC WRK_JSON SAMPLE_JSON [KEY=VALUE...]  → one run's record
     tools.py assemble WORK_DIR OUT                    → load-<backend>.json from a backend's work dir
     tools.py report RESULTS_DIR BACKEND...            → load.md from load-<backend>.json
+    tools.py repeat URL COOKIE N                      → N GETs on one connection, each must answer 200
+    tools.py callgrind-total FILE                     → the instructions a callgrind dump counted
 """
 
 import glob
@@ -651,6 +653,32 @@ def report(results_dir, *backends):
     print(text)
 
 
+def repeat(url, cookie, n):
+    """GETs URL N times on one keep-alive connection, as a browser's next clicks would; exits
+    with a message on the first answer that is not 200 (a lost session answers 303)."""
+    u = urllib.parse.urlsplit(url)
+    path = u.path + (f"?{u.query}" if u.query else "")
+    headers = {"Cookie": cookie} if cookie else {}
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    for i in range(int(n)):
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            sys.exit(f"GET {path}: answer {i + 1} was {r.status} {r.getheader('location') or ''}")
+    c.close()
+
+
+def callgrind_total(path):
+    """The instructions (Ir) a callgrind dump counted, from its `summary:` or `totals:` line."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                print(int(line.split()[1]))
+                return
+    sys.exit(f"{path}: no summary line")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -669,6 +697,8 @@ def main():
         "count-requests": count_requests,
         "email-backlog": email_backlog,
         "report": report,
+        "repeat": repeat,
+        "callgrind-total": callgrind_total,
     }[cmd](*args)
 
 

@@ -25,9 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use guichet_domain::audit::sha256_hex;
@@ -38,15 +37,16 @@ use crate::host::DomainTenant;
 use crate::pages::catalogue::{Listed, listing};
 use crate::{AppError, AppState};
 
-/// A tenant by slug (`None`: no such tenant), kept for [`TTL`].
-pub(crate) async fn tenant(state: &AppState, slug: &Slug) -> Result<Option<Tenant>, AppError> {
+/// A tenant by slug (`None`: no such tenant), kept for [`TTL`]; shared, not copied, since
+/// every page of a tenant starts here.
+pub(crate) async fn tenant(state: &AppState, slug: &Slug) -> Result<Option<Arc<Tenant>>, AppError> {
     let (cache, ttl) = (&state.pages, state.config.page_cache);
     if let Some(t) = cache.tenants.get(slug.as_str(), ttl) {
-        return Ok(Some(Tenant::clone(&t)));
+        return Ok(Some(t));
     }
-    let found = state.store.find_tenant_by_slug(slug).await?;
+    let found = state.store.find_tenant_by_slug(slug).await?.map(Arc::new);
     if let Some(t) = found.as_ref().filter(|_| !ttl.is_zero()) {
-        cache.tenants.put(slug.as_str().to_owned(), ttl, Arc::new(t.clone()));
+        cache.tenants.put(slug.as_str().to_owned(), ttl, Arc::clone(t));
     }
     Ok(found)
 }
@@ -388,8 +388,12 @@ fn bodiless_304() -> Response {
     response
 }
 
-/// Middleware: serves kept public pages and keeps the ones it renders.
-pub(crate) async fn serve(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Serves kept public pages, and keeps the ones `render` answers.
+pub(crate) async fn serve<F, Fut>(state: &AppState, request: Request, render: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let ttl = state.config.page_cache;
     if ttl.is_zero()
         || request.method() != Method::GET
@@ -397,7 +401,7 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
         || has_session(&request)
         || !cacheable(request.uri().path())
     {
-        return next.run(request).await;
+        return render(request).await;
     }
     let domain = request.extensions().get::<DomainTenant>().is_some();
     let key = format!("{}{}", if domain { "d" } else { "p" }, request.uri().path());
@@ -420,7 +424,7 @@ pub(crate) async fn serve(State(state): State<AppState>, request: Request, next:
         );
         return response;
     }
-    let response = next.run(request).await;
+    let response = render(request).await;
     if response.status() != StatusCode::OK || uncacheable(response.headers()) {
         return response;
     }

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::{AppError, AppState};
@@ -63,19 +62,19 @@ fn host_of(request: &Request) -> Option<String> {
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
 
-/// Middleware: rewrites `/x` to `/{slug}/x` when the Host is a tenant's custom domain.
+/// Rewrites `/x` to `/{slug}/x`, and marks the request, when the Host is a tenant's custom
+/// domain; a failed lookup is the request's answer.
 pub(crate) async fn resolve_custom_domain(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let Some(host) = host_of(&request) else { return next.run(request).await };
+    state: &AppState,
+    request: &mut Request,
+) -> Result<(), Response> {
+    let Some(host) = host_of(request) else { return Ok(()) };
     let path = request.uri().path();
     if state.config.platform_hosts.contains(&host)
         || host.parse::<std::net::IpAddr>().is_ok()
         || GLOBAL_PREFIXES.iter().any(|p| path.starts_with(p))
     {
-        return next.run(request).await;
+        return Ok(());
     }
     let slug = match state.domains.get(&host) {
         Some(slug) => slug,
@@ -85,10 +84,11 @@ pub(crate) async fn resolve_custom_domain(
                 state.domains.put(host, slug.clone());
                 slug
             }
-            Err(e) => return AppError::from(e).into_response(),
+            Err(e) => return Err(AppError::from(e).into_response()),
         },
     };
     if let Some(slug) = slug {
+        let path = request.uri().path();
         let rewritten = match request.uri().query() {
             Some(q) => format!("/{slug}{path}?{q}"),
             None => format!("/{slug}{path}"),
@@ -98,5 +98,5 @@ pub(crate) async fn resolve_custom_domain(
             request.extensions_mut().insert(DomainTenant);
         }
     }
-    next.run(request).await
+    Ok(())
 }

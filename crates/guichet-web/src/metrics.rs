@@ -9,12 +9,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{Method, StatusCode};
 use guichet_store::JobCounts;
-
-use crate::AppState;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] =
@@ -176,22 +173,33 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// Middleware: times each request and counts it under its route template.
-pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let started = Instant::now();
-    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let response = next.run(request).await;
-    state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    state.metrics.observe(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+/// A request being timed: what [`HttpMetrics::finish`] counts it under.
+pub(crate) struct Timing {
+    route: Option<MatchedPath>,
+    method: Method,
+    started: Instant,
+}
+
+impl HttpMetrics {
+    /// Starts timing a routed request (its route template is known once routed). Copies no
+    /// string: the route template is shared, the method is one of the standard ones.
+    pub(crate) fn start(&self, request: &Request) -> Timing {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Timing {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            method: request.method().clone(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts a timed request under its route template and method.
+    pub(crate) fn finish(&self, timing: Timing, status: StatusCode) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.observe(
+            timing.method.as_str(),
+            timing.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            status.as_u16(),
+            timing.started.elapsed().as_secs_f64(),
+        );
+    }
 }

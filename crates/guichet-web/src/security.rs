@@ -1,9 +1,7 @@
 //! Security headers on every response.
 
-use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// No inline script or style anywhere (tenant colours come from `/{tenant}/theme.css`), so the
@@ -13,8 +11,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
      report-uri /csp-report";
 
 /// Adds the security headers unless a handler already set them.
-pub(crate) async fn headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+pub(crate) fn add_headers(response: &mut Response) {
     let h = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
@@ -26,5 +23,4 @@ pub(crate) async fn headers(request: Request, next: Next) -> Response {
     }
     h.entry("permissions-policy")
         .or_insert(HeaderValue::from_static("camera=(), microphone=(), geolocation=(self)"));
-    response
 }

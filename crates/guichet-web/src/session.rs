@@ -371,8 +371,8 @@ fn cookie_value(parts: &axum::http::HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// Middleware for citizen sessions.
-pub(crate) async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Citizens' sessions, on every route (run by the router's one layer, `routed`).
+pub(crate) async fn citizen_layer(state: AppState, request: Request, next: Next) -> Response {
     session_layer(state, Kind::Citizen, request, next).await
 }
 

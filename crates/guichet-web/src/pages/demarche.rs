@@ -354,7 +354,7 @@ pub(crate) fn views(
 // ---------------------------------------------------------------- loading
 
 struct Ctx {
-    tenant: Tenant,
+    tenant: Arc<Tenant>,
     base: String,
     citizen: Citizen,
     draft: Draft,

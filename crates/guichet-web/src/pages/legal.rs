@@ -29,7 +29,7 @@ struct AccessibilityPage {
 struct TermsPage {
     layout: Layout,
     entity: String,
-    tenant: Option<Tenant>,
+    tenant: Option<std::sync::Arc<Tenant>>,
     groups: Vec<Group>,
     base: String,
     from: String,
@@ -47,7 +47,7 @@ pub(crate) async fn tenant_accessibility(
         layout: Layout::tenant("Déclaration d'accessibilité", &tenant, &base),
         contact_email: tenant.contact.email.to_string(),
         contact_service: tenant.contact.service_name.clone(),
-        entity: tenant.name,
+        entity: tenant.name.clone(),
     })
 }
 

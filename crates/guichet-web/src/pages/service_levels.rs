@@ -31,7 +31,7 @@ pub(crate) struct Line {
 #[template(path = "service_levels.html")]
 struct LevelsPage {
     layout: Layout,
-    tenant: Tenant,
+    tenant: std::sync::Arc<Tenant>,
     published: bool,
     reason: Option<String>,
     lines: Vec<Line>,

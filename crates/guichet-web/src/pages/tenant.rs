@@ -13,7 +13,10 @@ use crate::pages::{Layout, render, tenant_base};
 use crate::{AppError, AppState};
 
 /// Finds the tenant named in the path; an invalid or unknown slug is a 404.
-pub(crate) async fn load_tenant(state: &AppState, slug: &str) -> Result<Tenant, AppError> {
+pub(crate) async fn load_tenant(
+    state: &AppState,
+    slug: &str,
+) -> Result<std::sync::Arc<Tenant>, AppError> {
     let slug = Slug::parse(slug).map_err(|_| AppError::NotFound)?;
     crate::cache::tenant(state, &slug).await?.ok_or(AppError::NotFound)
 }
@@ -25,7 +28,7 @@ struct TenantHome {
     base: String,
     query: String,
     groups: Vec<crate::pages::catalogue::Group>,
-    tenant: Tenant,
+    tenant: std::sync::Arc<Tenant>,
     parent: Option<(Tenant, String)>,
     members: Vec<(Tenant, String)>,
 }

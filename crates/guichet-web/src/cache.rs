@@ -164,7 +164,7 @@ impl Spliced {
         for (part, hole) in self.parts.iter().zip(&self.holes) {
             out.push_str(part);
             let value = values.get(*hole).copied().unwrap_or_default();
-            out.push_str(&crate::pages::escape(value));
+            crate::pages::escape_into(&mut out, value);
         }
         out.push_str(self.parts.last().map_or("", String::as_str));
         out
@@ -474,6 +474,11 @@ mod tests {
         let edges = Spliced::split("\u{E001}milieu\u{E000}", &MARKS, &[1, 1]).unwrap();
         assert_eq!(edges.fill(&["fin", "début"]), "débutmilieufin");
         assert_eq!(Spliced::split("rien", &MARKS, &[0, 0]).unwrap().fill(&["a", "b"]), "rien");
+        // Escaping copies the runs between special characters: specials side by side, at both
+        // ends, and among letters of several bytes.
+        let one = Spliced::split("[\u{E000}]", &MARKS, &[1, 0]).unwrap();
+        assert_eq!(one.fill(&["\"<é&&ü>'"]), "[&quot;&lt;é&amp;&amp;ü&gt;&#39;]");
+        assert_eq!(one.fill(&["Zoë Ñ"]), "[Zoë Ñ]");
     }
 
     #[test]

@@ -101,7 +101,7 @@ struct Entries {
 
 struct Kept {
     session: Session,
-    account: Option<Citizen>,
+    account: Option<Arc<Citizen>>,
     version: u64,
     at: std::time::Instant,
 }
@@ -118,7 +118,7 @@ impl SessionCache {
         version: u64,
         ttl: std::time::Duration,
         now: OffsetDateTime,
-    ) -> Option<(Session, Option<Citizen>)> {
+    ) -> Option<(Session, Option<Arc<Citizen>>)> {
         let mut entries = self.lock();
         let kept = entries.map.get(hash)?;
         if kept.version == version && kept.at.elapsed() < ttl && kept.session.expires_at > now {
@@ -134,7 +134,7 @@ impl SessionCache {
         version: u64,
         ttl: std::time::Duration,
         session: Session,
-        account: Option<Citizen>,
+        account: Option<Arc<Citizen>>,
     ) {
         if ttl.is_zero() {
             return;
@@ -208,8 +208,9 @@ pub fn random_token() -> String {
 #[derive(Default)]
 struct Inner {
     session: Option<Session>,
-    /// The citizen's account, read with the session at the start of the request.
-    account: Option<Citizen>,
+    /// The citizen's account, read with the session at the start of the request (shared with
+    /// the session cache: every page of a citizen's reads it).
+    account: Option<Arc<Citizen>>,
     set_cookie: Option<String>,
 }
 
@@ -237,7 +238,7 @@ impl Visitor {
 
     /// The logged-in citizen's account as read with the session at the start of the request
     /// (`None` after a login or logout in this request: read it from the store then).
-    pub fn account(&self) -> Option<Citizen> {
+    pub fn account(&self) -> Option<Arc<Citizen>> {
         let inner = self.lock();
         let id = inner.session.as_ref().and_then(|s| s.citizen_id)?;
         inner.account.as_ref().filter(|a| a.id == id).cloned()
@@ -401,7 +402,11 @@ async fn session_layer(state: AppState, kind: Kind, mut request: Request, next: 
             Kind::Citizen => match state.sessions.get(&hash, version, ttl, now) {
                 Some(kept) => Ok(Some(kept)),
                 None => {
-                    let read = state.store.get_citizen_session(&hash, now).await;
+                    let read = state
+                        .store
+                        .get_citizen_session(&hash, now)
+                        .await
+                        .map(|found| found.map(|(s, a)| (s, a.map(Arc::new))));
                     if let Ok(Some((s, a))) = &read {
                         state.sessions.put(&hash, version, ttl, s.clone(), a.clone());
                     }

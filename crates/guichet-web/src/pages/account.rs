@@ -10,6 +10,7 @@ use guichet_domain::{CitizenId, Email, InseeCode, Phone};
 use guichet_store::{Citizen, NewCitizenAccount, NewToken, Profile, StoreError, TokenPurpose};
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::forms::FormFields;
@@ -69,13 +70,13 @@ pub(crate) async fn require_citizen(
     state: &AppState,
     visitor: &Visitor,
     back: &str,
-) -> Result<Citizen, AppError> {
+) -> Result<Arc<Citizen>, AppError> {
     let id = visitor.citizen().ok_or_else(|| AppError::LoginRequired(back.to_owned()))?;
     if let Some(account) = visitor.account() {
         return Ok(account);
     }
     match state.store.get_citizen(id).await {
-        Ok(c) => Ok(c),
+        Ok(c) => Ok(Arc::new(c)),
         // The account was deleted in another session.
         Err(StoreError::NotFound) => Err(AppError::LoginRequired(back.to_owned())),
         Err(e) => Err(e.into()),
@@ -638,7 +639,7 @@ pub(crate) async fn reset(
 struct ProfilePage {
     layout: Layout,
     csrf: String,
-    citizen: Citizen,
+    citizen: Arc<Citizen>,
     errors: Vec<FieldMessage>,
     v: ProfileValues,
     communes: Vec<CommuneOption>,
@@ -897,7 +898,7 @@ pub(crate) async fn export(
         .map(|(d, title)| serde_json::json!({"service": title, "reponses": d.answers}))
         .collect();
     let body = serde_json::json!({
-        "compte": citizen,
+        "compte": &*citizen,
         "brouillons": drafts,
         "demandes": requests,
         "exporte_le": OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),

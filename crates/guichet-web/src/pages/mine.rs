@@ -43,7 +43,7 @@ pub(crate) struct DraftRow {
 struct HomePage {
     layout: Layout,
     csrf: String,
-    citizen: Citizen,
+    citizen: std::sync::Arc<Citizen>,
     requests: Vec<RequestRow>,
     drafts: Vec<DraftRow>,
     notice: Option<&'static str>,

@@ -463,6 +463,26 @@ async fn each_field_type_refuses_bad_input_in_french_and_keeps_the_rest() {
         ["« Adresse d'envoi » : le code postal doit comporter 5 chiffres."]
     );
     assert_eq!(page.attrs("input[name='adresse_envoi.street']", "value"), ["1 rue X"]);
+    // Once saved, the address comes back part by part when the citizen returns to the step;
+    // the step's other fields have no parts.
+    let saved = step(
+        &mut c,
+        &path,
+        &[
+            ("qualite", "interesse"),
+            ("remise", "courrier"),
+            ("adresse_envoi.street", "1 rue X"),
+            ("adresse_envoi.postcode", "20000"),
+            ("adresse_envoi.city", "Alpha"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let again = c.get(&path).await;
+    assert_eq!(again.attrs("input[name='adresse_envoi.street']", "value"), ["1 rue X"]);
+    assert_eq!(again.attrs("input[name='adresse_envoi.postcode']", "value"), ["20000"]);
+    assert_eq!(again.attrs("input[name='adresse_envoi.city']", "value"), ["Alpha"]);
+    assert!(again.attrs("input[name='qualite.street']", "value").is_empty());
     app.db.finish().await;
 }
 

@@ -27,11 +27,9 @@ warmup=30
 pg_admin="${GUICHET_BENCH_POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 work_root="${LOAD_DIR:-/var/tmp/guichet-load}/cost-$(date +%Y%m%d-%H%M%S)-$$"
 results="$root/bench/results"
-tools() { python3 "$root/bench/load/tools.py" "$@"; }
+# shellcheck source=bench/load/common.sh
+source "$root/bench/load/common.sh"
 
-password=demo-guichet-2026
-tenant=saint-aubin-sur-lys
-service=question-mairie
 citizen=camille.martin@exemple.test
 agent="agent@$tenant.test"
 
@@ -53,7 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-csrf_of() { curl -sf -b "$2" "$1" | grep -o 'name="_csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//; s/"$//'; }
 
 rows=()
 for backend in $backends; do
@@ -61,10 +58,7 @@ for backend in $backends; do
   mkdir -p "$w/data"
   unset DATABASE_URL GUICHET_DATABASE_URL
   if [[ $backend == postgres ]]; then
-    if ! psql "$pg_admin" -Atqc 'select 1' >/dev/null 2>&1; then
-      echo "== PostgreSQL not reachable at $pg_admin: skipped" >&2
-      continue
-    fi
+    pg_answers "$pg_admin" || continue
     pg_db="guichet_cost_$(date +%s)_$$"
     psql "$pg_admin" -qc "create database $pg_db"
     export DATABASE_URL="${pg_admin%/*}/$pg_db"

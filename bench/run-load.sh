@@ -36,11 +36,9 @@ bench_dir="${BENCH_DIR:-/var/tmp/guichet-bench}"
 results="$root/bench/results"
 work_root="${LOAD_DIR:-/var/tmp/guichet-load}/run-$(date +%Y%m%d-%H%M%S)-$$"
 lua="$root/bench/load"
-tools() { python3 "$root/bench/load/tools.py" "$@"; }
+# shellcheck source=bench/load/common.sh
+source "$root/bench/load/common.sh"
 
-password=demo-guichet-2026
-tenant=saint-aubin-sur-lys
-service=question-mairie
 # A form without a summary page: sent from its one page (the "send" scenario).
 report_service=signalement
 citizens="camille.martin louis.bernard ines.petit jules.moreau lea.garnier noah.faure"
@@ -121,8 +119,6 @@ start_guichet() {
   base="http://127.0.0.1:$port"
 }
 
-# The `_csrf` of a page, with a cookie.
-csrf_of() { curl -sf -b "$2" "$1" | grep -o 'name="_csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//; s/"$//'; }
 
 # Checks that a page answers 200 to this cookie (a lost session would answer 303).
 check_page() { # url cookie what
@@ -284,10 +280,7 @@ for backend in $backends; do
   mkdir -p "$w/data"
   unset DATABASE_URL GUICHET_DATABASE_URL
   if [[ $backend == postgres ]]; then
-    if ! psql "$pg_admin" -Atqc 'select 1' >/dev/null 2>&1; then
-      echo "== PostgreSQL not reachable at $pg_admin: skipped" >&2
-      continue
-    fi
+    pg_answers "$pg_admin" || continue
     db="guichet_load_$(date +%s)_$$"
     psql "$pg_admin" -qc "create database $db"
     psql "$pg_admin" -qc "create database ${db}_raw"

@@ -182,7 +182,8 @@ pub(crate) struct Timing {
 
 impl HttpMetrics {
     /// Starts timing a routed request (its route template is known once routed). Copies no
-    /// string: the route template is shared, the method is one of the standard ones.
+    /// string for the usual requests: the route template is shared, and a standard method is
+    /// held without allocating (only an extension method would be).
     pub(crate) fn start(&self, request: &Request) -> Timing {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Timing {

@@ -13,34 +13,31 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::requests::{REQUEST_COLUMNS, read_request, write_records};
 use crate::{PgStore, col, map_err, ts, ts_opt};
 
 type Row = sqlx::postgres::PgRow;
 
-/// Writes text messages inside a caller's transaction.
-pub(crate) async fn insert_sms(
-    tx: &mut Transaction<'_, Postgres>,
-    messages: &[NewSms],
-    now: OffsetDateTime,
-) -> StoreResult<()> {
-    for m in messages {
-        sqlx::query(
-            "insert into outbox_sms (id, tenant_id, request_id, to_phone, body, segments, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(m.id)
-        .bind(m.tenant_id.as_uuid())
-        .bind(m.request_id.map(|r| r.as_uuid()))
-        .bind(&m.to)
-        .bind(&m.body)
-        .bind(m.segments)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+/// Adds the text messages' insert to `batch` (nothing if there are none).
+pub(crate) fn sms_part<'a>(batch: &mut Batch<'a>, messages: &'a [NewSms], now: OffsetDateTime) {
+    if messages.is_empty() {
+        return;
     }
-    Ok(())
+    batch.part("new_sms", |q| {
+        q.push(
+            "insert into outbox_sms (id, tenant_id, request_id, to_phone, body, segments, created_at) ",
+        );
+        q.push_values(messages, |mut row, m| {
+            row.push_bind(m.id)
+                .push_bind(m.tenant_id.as_uuid())
+                .push_bind(m.request_id.map(|r| r.as_uuid()))
+                .push_bind(&m.to)
+                .push_bind(&m.body)
+                .push_bind(m.segments)
+                .push_bind(now);
+        });
+    });
 }
 
 /// Applies inbound-message state changes inside a caller's transaction; a message whose state

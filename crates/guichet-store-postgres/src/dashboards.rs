@@ -14,6 +14,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::requests::write_records;
 use crate::{PgStore, col, map_err, ts, ts_opt};
 
@@ -75,26 +76,26 @@ pub(crate) const PERIOD_DIMENSIONS: &str =
 const PERIOD_SOURCE: &str = "r.service_id, r.channel, coalesce(r.commune_tenant_id, r.tenant_id), \
      r.submitted_at, r.deemed_decision_on";
 
-/// Starts a request's first phase period.
-pub(crate) async fn start_period(
-    tx: &mut Transaction<'_, Postgres>,
-    request: RequestId,
+/// Adds the start of a request's first phase period to `batch`, its dimensions read from the
+/// row the batch's part `request` inserts (`returning *`).
+pub(crate) fn start_period_part<'a>(
+    batch: &mut Batch<'a>,
     tenant: TenantId,
     phase: Phase,
     at: OffsetDateTime,
-) -> StoreResult<()> {
-    sqlx::query(&format!(
-        "insert into request_periods (request_id, seq, tenant_id, phase, started_at, {PERIOD_DIMENSIONS}) \
-         select $1, 0, $2, $3, $4, {PERIOD_SOURCE} from requests r where r.id = $1",
-    ))
-    .bind(request.as_uuid())
-    .bind(tenant.as_uuid())
-    .bind(phase.as_str())
-    .bind(at)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    Ok(())
+) {
+    batch.part("first_period", |q| {
+        q.push(format_args!(
+            "insert into request_periods (request_id, seq, tenant_id, phase, started_at, {PERIOD_DIMENSIONS}) \
+             select r.id, 0, "
+        ))
+        .push_bind(tenant.as_uuid())
+        .push(", ")
+        .push_bind(phase.as_str())
+        .push(", ")
+        .push_bind(at)
+        .push(format_args!(", {PERIOD_SOURCE} from request r"));
+    });
 }
 
 /// Ends the current phase period and starts the next, when the phase changes.

@@ -9,6 +9,7 @@ use sqlx::{Postgres, Row, Transaction};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::{PgStore, map_err};
 
 /// Inserts jobs inside a caller's transaction; returns the ids of those not deduplicated.
@@ -38,6 +39,30 @@ pub(crate) async fn insert_jobs(
         ids.push((done.rows_affected() == 1).then_some(id));
     }
     Ok(ids)
+}
+
+/// Adds the jobs' insert to `batch` (nothing if there are none), for writes that do not need
+/// to know which were deduplicated.
+pub(crate) fn jobs_part<'a>(batch: &mut Batch<'a>, jobs: &'a [NewJob], now: OffsetDateTime) {
+    if jobs.is_empty() {
+        return;
+    }
+    batch.part("new_jobs", |q| {
+        q.push(
+            "insert into jobs (id, kind, payload, dedup_key, max_attempts, run_at, created_at) ",
+        );
+        q.push_values(jobs, |mut row, job| {
+            row.push_bind(JobId::new().as_uuid())
+                .push_bind(&job.kind)
+                .push_bind(&job.payload)
+                .push_bind(&job.dedup_key)
+                .push_bind(job.max_attempts)
+                .push_bind(job.run_at)
+                .push_bind(now);
+        });
+        // Covers the partial unique index on live dedup keys, as `insert_jobs`.
+        q.push(" on conflict do nothing");
+    });
 }
 
 #[async_trait]

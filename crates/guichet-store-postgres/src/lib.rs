@@ -9,6 +9,7 @@
 
 mod accounts;
 mod backoffice;
+mod batch;
 mod channels;
 mod dashboards;
 mod jobs;

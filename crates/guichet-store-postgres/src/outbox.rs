@@ -8,6 +8,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::{PgStore, col, map_err, ts, ts_opt};
 
 /// Writes e-mails inside a caller's transaction.
@@ -16,27 +17,35 @@ pub(crate) async fn insert_emails(
     emails: &[NewEmail],
     now: OffsetDateTime,
 ) -> StoreResult<()> {
-    for e in emails {
-        sqlx::query(
-            "insert into outbox_emails (id, to_address, subject, body_text, body_html, message_id, \
-             request_id, created_at, reply_to, refs, automatic) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(e.id.as_uuid())
-        .bind(&e.to)
-        .bind(&e.subject)
-        .bind(&e.text)
-        .bind(&e.html)
-        .bind(&e.message_id)
-        .bind(e.request_id.map(|r| r.as_uuid()))
-        .bind(now)
-        .bind(&e.reply_to)
-        .bind(e.references.join(" "))
-        .bind(e.automatic)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+    let mut batch = Batch::new();
+    emails_part(&mut batch, emails, now);
+    batch.execute(tx).await
+}
+
+/// Adds the e-mails' insert to `batch` (nothing if there are none).
+pub(crate) fn emails_part<'a>(batch: &mut Batch<'a>, emails: &'a [NewEmail], now: OffsetDateTime) {
+    if emails.is_empty() {
+        return;
     }
-    Ok(())
+    batch.part("new_emails", |q| {
+        q.push(
+            "insert into outbox_emails (id, to_address, subject, body_text, body_html, message_id, \
+             request_id, created_at, reply_to, refs, automatic) ",
+        );
+        q.push_values(emails, |mut row, e| {
+            row.push_bind(e.id.as_uuid())
+                .push_bind(&e.to)
+                .push_bind(&e.subject)
+                .push_bind(&e.text)
+                .push_bind(&e.html)
+                .push_bind(&e.message_id)
+                .push_bind(e.request_id.map(|r| r.as_uuid()))
+                .push_bind(now)
+                .push_bind(&e.reply_to)
+                .push_bind(e.references.join(" "))
+                .push_bind(e.automatic);
+        });
+    });
 }
 
 const COLUMNS: &str = "id, to_address, subject, body_text, body_html, message_id, request_id, \

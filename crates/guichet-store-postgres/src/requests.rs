@@ -19,8 +19,7 @@ use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::jobs::insert_jobs;
-use crate::outbox::insert_emails;
+use crate::batch::Batch;
 use crate::{FOR_UPDATE, PgStore, col, map_err, ts};
 
 fn corrupt(what: &str) -> StoreError {
@@ -181,28 +180,67 @@ async fn take_lane(
     }
 }
 
-/// Appends events to their tenants' hash chains inside a caller's transaction.
-pub(crate) async fn append_events(
-    tx: &mut Transaction<'_, Postgres>,
-    events: &[NewEvent],
-) -> StoreResult<()> {
-    // Each tenant's lane is taken (and locked) once, followed in memory while its events are
-    // chained, and written back once: a submission's events cost one statement each, plus
-    // two per tenant, instead of four each.
-    // Lanes are taken in tenant order, whatever the events' order: a write holding a lane of
-    // one tenant waits only for a lane of a later tenant, so two writes touching the same
-    // tenants (a bulk action across communes) can never wait on each other in a cycle.
+/// The free lane statement of `take_lane`, the main query of a batch: the same lane is then
+/// taken in the batch's round trip.
+fn free_lane<'a>(q: &mut sqlx::QueryBuilder<'a, Postgres>, tenant: uuid::Uuid) {
+    q.push("select lane, seq, hash from event_heads where tenant_id = ")
+        .push_bind(tenant)
+        .push(" order by lane limit 1 for update skip locked");
+}
+
+/// Tenants of `events`, each once, in the order their lanes are taken: whatever the events'
+/// order, a write holding a lane of one tenant waits only for a lane of a later tenant, so two
+/// writes touching the same tenants (a bulk action across communes) can never wait on each
+/// other in a cycle.
+fn chain_tenants(events: &[NewEvent]) -> Vec<uuid::Uuid> {
     let mut tenants: Vec<uuid::Uuid> = events.iter().map(|e| e.tenant_id.as_uuid()).collect();
     tenants.sort_unstable();
     tenants.dedup();
-    // Where every lane is held, writes wait on lanes spread by their first event's id (random
-    // bits of a v7 UUID), rather than all on one.
-    let fallback = events.first().map_or(0, |e| (e.id.as_uuid().as_u128() % 65_521) as i32);
-    let mut heads: Vec<(uuid::Uuid, i32, i64, String)> = Vec::with_capacity(tenants.len());
-    for tenant in tenants {
-        let (lane, seq, hash) = take_lane(tx, tenant, fallback).await?;
-        heads.push((tenant, lane, seq, hash));
+    tenants
+}
+
+/// Where every lane is held, writes wait on lanes spread by their first event's id (random
+/// bits of a v7 UUID), rather than all on one.
+fn lane_fallback(events: &[NewEvent]) -> i32 {
+    events.first().map_or(0, |e| (e.id.as_uuid().as_u128() % 65_521) as i32)
+}
+
+/// A chained event's row, every value owned, for a multi-row insert.
+struct EventRow {
+    id: uuid::Uuid,
+    tenant: uuid::Uuid,
+    lane: i32,
+    seq: i64,
+    request: Option<uuid::Uuid>,
+    at: OffsetDateTime,
+    actor_kind: &'static str,
+    actor: Option<uuid::Uuid>,
+    channel: &'static str,
+    kind: String,
+    citizen_visible: bool,
+    data: String,
+    prev: String,
+    hash: String,
+}
+
+/// Appends events to their tenants' hash chains inside a caller's transaction. `heads`: the
+/// lanes already taken, by tenant (`chain_tenants` order); those missing are taken here.
+async fn append_events(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[NewEvent],
+    mut heads: Vec<(uuid::Uuid, i32, i64, String)>,
+) -> StoreResult<()> {
+    // Each tenant's lane is taken (and locked) once, followed in memory while its events are
+    // chained, and written back with them: a write's events cost one statement, whatever
+    // their number.
+    let fallback = lane_fallback(events);
+    for tenant in chain_tenants(events) {
+        if !heads.iter().any(|(t, _, _, _)| *t == tenant) {
+            let (lane, seq, hash) = take_lane(tx, tenant, fallback).await?;
+            heads.push((tenant, lane, seq, hash));
+        }
     }
+    let mut rows = Vec::with_capacity(events.len());
     for e in events {
         let tenant = e.tenant_id.as_uuid();
         let Some(at) = heads.iter().position(|(t, _, _, _)| *t == tenant) else {
@@ -233,44 +271,61 @@ pub(crate) async fn append_events(
                 data: &data,
             },
         );
-        sqlx::query(
-            "insert into events (id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, \
-             channel, kind, citizen_visible, data, prev_hash, hash) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(e.id.as_uuid())
-        .bind(tenant)
-        .bind(lane)
-        .bind(seq)
-        .bind(e.request_id.map(|r| r.as_uuid()))
-        .bind(e.at)
-        .bind(e.actor_kind.as_str())
-        .bind(e.actor_id)
-        .bind(e.channel.as_str())
-        .bind(&e.kind)
-        .bind(e.citizen_visible)
-        .bind(&data)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
         heads[at].2 = seq;
-        heads[at].3 = hash;
+        heads[at].3.clone_from(&hash);
+        rows.push(EventRow {
+            id: e.id.as_uuid(),
+            tenant,
+            lane,
+            seq,
+            request: e.request_id.map(|r| r.as_uuid()),
+            at: e.at,
+            actor_kind: e.actor_kind.as_str(),
+            actor: e.actor_id,
+            channel: e.channel.as_str(),
+            kind: e.kind.clone(),
+            citizen_visible: e.citizen_visible,
+            data,
+            prev,
+            hash,
+        });
     }
-    for (tenant, lane, seq, hash) in heads {
-        sqlx::query(
-            "update event_heads set seq = $3, hash = $4 where tenant_id = $1 and lane = $2",
-        )
-        .bind(tenant)
-        .bind(lane)
-        .bind(seq)
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+    let mut batch = Batch::new();
+    batch.part("new_events", |q| {
+        q.push(
+            "insert into events (id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, \
+             channel, kind, citizen_visible, data, prev_hash, hash) ",
+        );
+        q.push_values(rows, |mut row, e| {
+            row.push_bind(e.id)
+                .push_bind(e.tenant)
+                .push_bind(e.lane)
+                .push_bind(e.seq)
+                .push_bind(e.request)
+                .push_bind(e.at)
+                .push_bind(e.actor_kind)
+                .push_bind(e.actor)
+                .push_bind(e.channel)
+                .push_bind(e.kind)
+                .push_bind(e.citizen_visible)
+                .push_bind(e.data)
+                .push_bind(e.prev)
+                .push_bind(e.hash);
+        });
+    });
+    for (i, (tenant, lane, seq, hash)) in heads.into_iter().enumerate() {
+        batch.part(&format!("head{i}"), |q| {
+            q.push("update event_heads set seq = ")
+                .push_bind(seq)
+                .push(", hash = ")
+                .push_bind(hash)
+                .push(" where tenant_id = ")
+                .push_bind(tenant)
+                .push(" and lane = ")
+                .push_bind(lane);
+        });
     }
-    Ok(())
+    batch.execute(tx).await
 }
 
 /// Writes everything a submission or a later action produces, inside a caller's transaction.
@@ -282,45 +337,68 @@ pub(crate) async fn write_records(
     now: OffsetDateTime,
     folded: Option<RequestId>,
 ) -> StoreResult<()> {
-    crate::dashboards::apply_event_timings(tx, &records.events, folded).await?;
-    for d in &records.documents {
+    write_records_after(tx, Batch::new(), request, records, now, folded).await
+}
+
+/// `write_records` after the caller's own writes in `batch`, sent with the new documents,
+/// messages and jobs as one statement (module `batch`), which also takes the first tenant's
+/// lane; the events follow in a second. A submission's transaction is thus four round trips.
+pub(crate) async fn write_records_after<'a>(
+    tx: &mut Transaction<'_, Postgres>,
+    mut batch: Batch<'a>,
+    request: Option<RequestId>,
+    records: &'a SubmissionRecords,
+    now: OffsetDateTime,
+    folded: Option<RequestId>,
+) -> StoreResult<()> {
+    if !records.documents.is_empty() {
         let request_id = request
             .or_else(|| records.events.iter().find_map(|e| e.request_id))
             .ok_or_else(|| StoreError::Other("a document needs a request".into()))?;
-        insert_document(tx, request_id, d).await?;
+        documents_part(&mut batch, request_id, &records.documents);
     }
-    insert_emails(tx, &records.emails, now).await?;
-    crate::channels::insert_sms(tx, &records.sms, now).await?;
+    crate::outbox::emails_part(&mut batch, &records.emails, now);
+    crate::channels::sms_part(&mut batch, &records.sms, now);
+    crate::jobs::jobs_part(&mut batch, &records.jobs, now);
+    // The lane comes last, held from here to the commit (another write of the tenant then
+    // takes another lane, up to `MAX_LANES`), so it is held as briefly as can be.
+    let first = chain_tenants(&records.events).first().copied();
+    let mut heads = Vec::new();
+    if let Some(tenant) = first {
+        let mut sql = batch.finish(|q| free_lane(q, tenant));
+        let free = sql.build().fetch_optional(&mut **tx).await.map_err(map_err)?;
+        if let Some(row) = free {
+            heads.push((tenant, col(&row, "lane")?, col(&row, "seq")?, col(&row, "hash")?));
+        }
+    } else {
+        batch.execute(tx).await?;
+    }
+    // Statements whose effect is checked, or that may change one row twice (two timings of
+    // one request), cannot be parts of a batch: each on its own, rare outside the back-office.
+    crate::dashboards::apply_event_timings(tx, &records.events, folded).await?;
     crate::channels::apply_inbound_updates(tx, &records.inbound, now).await?;
-    insert_jobs(tx, &records.jobs, now).await?;
-    // Last: appending takes a lane of the tenant's chain, held until the commit (another write
-    // of the tenant then takes another lane, up to `MAX_LANES`), so it is held as briefly as
-    // can be.
-    append_events(tx, &records.events).await?;
+    if !records.events.is_empty() {
+        append_events(tx, &records.events, heads).await?;
+    }
     Ok(())
 }
 
-async fn insert_document(
-    tx: &mut Transaction<'_, Postgres>,
-    request: RequestId,
-    d: &NewDocument,
-) -> StoreResult<()> {
-    sqlx::query(
-        "insert into documents (id, request_id, kind, title, body_text, body_html, created_at, code) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(d.id.as_uuid())
-    .bind(request.as_uuid())
-    .bind(&d.kind)
-    .bind(&d.title)
-    .bind(&d.text)
-    .bind(&d.html)
-    .bind(d.created_at)
-    .bind(&d.code)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    Ok(())
+fn documents_part<'a>(batch: &mut Batch<'a>, request: RequestId, documents: &'a [NewDocument]) {
+    batch.part("new_documents", |q| {
+        q.push(
+            "insert into documents (id, request_id, kind, title, body_text, body_html, created_at, code) ",
+        );
+        q.push_values(documents, |mut row, d| {
+            row.push_bind(d.id.as_uuid())
+                .push_bind(request.as_uuid())
+                .push_bind(&d.kind)
+                .push_bind(&d.title)
+                .push_bind(&d.text)
+                .push_bind(&d.html)
+                .push_bind(d.created_at)
+                .push_bind(&d.code);
+        });
+    });
 }
 
 /// File ids referenced by answers (file fields hold arrays of {id, …}).
@@ -331,6 +409,8 @@ fn referenced_files(answers: &Answers) -> Vec<Uuid> {
         .flatten()
         .filter_map(|f| f.get("id").and_then(serde_json::Value::as_str))
         .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect()
 }
 
@@ -513,40 +593,74 @@ impl RequestStore for PgStore {
         // Dropping the transaction on error rolls back the request (its number stays used).
         let records = build(&reference).map_err(StoreError::Other)?;
         guichet_store::records::fold_own_timings(&mut timing, r.id, &records.events);
-        let inserted = sqlx::query("insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, draft_id, \
-             reference, channel, status, answers, submitter, submitted_at, deemed_decision_on, \
-             created_at, updated_at, phase, search_text, ack_due_at, acknowledged_at, \
-             first_response_at, closed_at, waiting_us, waiting_since, reopened, processing_us) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, \
-             $18, $19, $20, $21, $22, $23, $24)")
-        .bind(r.id.as_uuid())
-        .bind(r.tenant_id.as_uuid())
-        .bind(r.commune_tenant_id.map(|t| t.as_uuid()))
-        .bind(r.service_id.as_uuid())
-        .bind(r.citizen_id.map(|c| c.as_uuid()))
-        .bind(r.draft_id.map(|d| d.as_uuid()))
-        .bind(&reference)
-        .bind(r.channel.as_str())
-        .bind(&r.status)
-        .bind(Json(&r.answers))
-        .bind(Json(&r.submitter))
-        .bind(r.submitted_at)
-        .bind(r.deemed_decision_on)
-        .bind(now)
-        .bind(&r.phase)
-        .bind(guichet_store::records::search_document(&reference, r.tenant_id.as_uuid(), &r.search_text))
-        .bind(r.ack_due_at)
-        .bind(timing.acknowledged_at)
-        .bind(timing.first_response_at)
-        .bind(timing.closed_at)
-        .bind(timing.waiting_us)
-        .bind(timing.waiting_since)
-        .bind(timing.reopened)
-        .bind(timing.processing_us)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err);
-        if let Err(e) = inserted {
+        // The request, its first period, its files and the draft's removal go in the same
+        // statement as the records (`write_records_after`).
+        let mut batch = Batch::new();
+        let search = guichet_store::records::search_document(
+            &reference,
+            r.tenant_id.as_uuid(),
+            &r.search_text,
+        );
+        batch.part("request", |q| {
+            q.push(
+                "insert into requests (id, tenant_id, commune_tenant_id, service_id, citizen_id, \
+                 draft_id, reference, channel, status, answers, submitter, submitted_at, \
+                 deemed_decision_on, created_at, updated_at, phase, search_text, ack_due_at, \
+                 acknowledged_at, first_response_at, closed_at, waiting_us, waiting_since, \
+                 reopened, processing_us) ",
+            );
+            // One row; the search text moves into it.
+            q.push_values([search], |mut row, search| {
+                row.push_bind(r.id.as_uuid())
+                    .push_bind(r.tenant_id.as_uuid())
+                    .push_bind(r.commune_tenant_id.map(|t| t.as_uuid()))
+                    .push_bind(r.service_id.as_uuid())
+                    .push_bind(r.citizen_id.map(|c| c.as_uuid()))
+                    .push_bind(r.draft_id.map(|d| d.as_uuid()))
+                    .push_bind(&reference)
+                    .push_bind(r.channel.as_str())
+                    .push_bind(&r.status)
+                    .push_bind(Json(&r.answers))
+                    .push_bind(Json(&r.submitter))
+                    .push_bind(r.submitted_at)
+                    .push_bind(r.deemed_decision_on)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(&r.phase)
+                    .push_bind(search)
+                    .push_bind(r.ack_due_at)
+                    .push_bind(timing.acknowledged_at)
+                    .push_bind(timing.first_response_at)
+                    .push_bind(timing.closed_at)
+                    .push_bind(timing.waiting_us)
+                    .push_bind(timing.waiting_since)
+                    .push_bind(timing.reopened)
+                    .push_bind(timing.processing_us);
+            });
+            q.push(" returning *");
+        });
+        crate::dashboards::start_period_part(&mut batch, r.tenant_id, timing.phase, r.submitted_at);
+        let files = referenced_files(&r.answers);
+        if !files.is_empty() {
+            batch.part("request_files_added", |q| {
+                q.push("insert into request_files (request_id, file_id) ");
+                q.push_values(files, |mut row, file| {
+                    row.push_bind(r.id.as_uuid()).push_bind(file);
+                });
+                q.push(" on conflict do nothing");
+            });
+        }
+        if let (Some(draft), Some(citizen)) = (r.draft_id, r.citizen_id) {
+            batch.part("draft_removed", |q| {
+                q.push("delete from drafts where id = ")
+                    .push_bind(draft.as_uuid())
+                    .push(" and citizen_id = ")
+                    .push_bind(citizen.as_uuid());
+            });
+        }
+        let written =
+            write_records_after(&mut tx, batch, Some(r.id), &records, now, Some(r.id)).await;
+        if let Err(e) = written {
             // The same draft sent twice at the same instant (a double click on two
             // connections): both passed the check above, the unique draft_id refused this
             // insert, and the first request is the answer to both.
@@ -559,25 +673,6 @@ impl RequestStore for PgStore {
             }
             return Err(e);
         }
-        crate::dashboards::start_period(&mut tx, r.id, r.tenant_id, timing.phase, r.submitted_at)
-            .await?;
-        for file in referenced_files(&r.answers) {
-            sqlx::query("insert into request_files (request_id, file_id) values ($1, $2) on conflict do nothing")
-                .bind(r.id.as_uuid())
-                .bind(file)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        if let (Some(draft), Some(citizen)) = (r.draft_id, r.citizen_id) {
-            sqlx::query("delete from drafts where id = $1 and citizen_id = $2")
-                .bind(draft.as_uuid())
-                .bind(citizen.as_uuid())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        write_records(&mut tx, Some(r.id), &records, now, Some(r.id)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Submitted { id: r.id, reference, created: true })
     }

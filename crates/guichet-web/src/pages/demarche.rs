@@ -913,9 +913,13 @@ async fn send(
     if let Err(page) = service.form.check_complete(&mut draft.answers) {
         return Ok(Sent::Incomplete(page));
     }
-    let handler = state.store.get_tenant(service.tenant_id).await?;
-    // An EPCI service asked from a commune's portal is routed with that commune.
-    let commune = (handler.id != tenant.id).then(|| tenant.clone());
+    // A commune's own service is handled by the portal's tenant, already at hand; an EPCI
+    // service asked from a commune's portal is routed to the EPCI with that commune.
+    let (handler, commune) = if service.tenant_id == tenant.id {
+        (tenant.clone(), None)
+    } else {
+        (state.store.get_tenant(service.tenant_id).await?, Some(tenant.clone()))
+    };
     let now = OffsetDateTime::now_utc();
     let area = ack::area_of(&[commune.as_ref().unwrap_or(&handler), &handler]);
     let dates = ack::legal_dates(&service, now, area);

@@ -439,6 +439,54 @@ async fn parallel_submissions_complete_with_a_two_connection_pool_and_keep_the_c
     }
 }
 
+/// One draft sent eight times at once (a double click, a browser retrying on a poor
+/// connection): one request is made, every send answers with it, and nothing is written twice.
+/// On PostgreSQL the sends pass the "already sent?" check together and all but one then meet
+/// the unique draft id inside their transaction, which must roll back and answer with the
+/// request that won.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_draft_sent_many_times_at_once_makes_one_request() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let w = Arc::new(world(s).await);
+        let d = draft(&w, w.alice);
+        s.save_draft(&d).await.unwrap();
+        let first = request(&w, &d);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (s, w) = (s.clone(), w.clone());
+            let r = NewRequest { id: RequestId::new(), ..first.clone() };
+            tasks.push(tokio::spawn(async move {
+                let sent = s
+                    .submit_request(&r, &|reference: &str| {
+                        Ok(records(&w, r.id, w.alice, reference))
+                    })
+                    .await
+                    .unwrap();
+                (sent.id, sent.reference, sent.created)
+            }));
+        }
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap());
+        }
+        let made: Vec<_> = answers.iter().filter(|(_, _, created)| *created).collect();
+        assert_eq!(made.len(), 1, "{:?}: {answers:?}", db.backend);
+        let (id, reference, _) = made[0].clone();
+        assert!(
+            answers.iter().all(|(i, r, _)| *i == id && *r == reference),
+            "{:?}: {answers:?}",
+            db.backend
+        );
+        assert_eq!(s.list_citizen_requests(w.alice).await.unwrap().len(), 1, "{:?}", db.backend);
+        assert_eq!(s.list_request_documents(id).await.unwrap().len(), 1, "{:?}", db.backend);
+        assert_eq!(s.list_request_events(id, false).await.unwrap().len(), 2, "{:?}", db.backend);
+        assert_eq!(s.job_counts().await.unwrap().pending, 1, "{:?}", db.backend);
+        assert!(s.get_draft(d.id, w.alice).await.unwrap().is_none(), "{:?}", db.backend);
+        db.finish().await;
+    }
+}
+
 /// Submits `n` requests of one citizen at once, then checks their references are distinct
 /// and the tenant's events form unbroken hash chains (one per lane: on PostgreSQL, writes that
 /// ran side by side took lanes of their own).

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use guichet_domain::JobId;
 use guichet_store::{NewJob, Store};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
@@ -132,19 +133,37 @@ impl Runner {
 
     /// Claims and runs one job.
     pub async fn run_once(&self) -> anyhow::Result<Outcome> {
+        let mut done = None;
+        let outcome = self.step(&mut done).await?;
+        if let Some((id, at)) = done {
+            self.store.complete_job(id, at).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Claims and runs one job, first marking `done` finished in the same round trip (and
+    /// emptying it once written). A job that succeeds is left in `done` to be marked with the
+    /// next claim, unless it recurs: its next occurrence is enqueued under the same
+    /// deduplication key, which a job still marked running would hold.
+    async fn step(&self, done: &mut Option<(JobId, OffsetDateTime)>) -> anyhow::Result<Outcome> {
         let now = OffsetDateTime::now_utc();
-        let Some(job) = self.store.claim_job(now, self.config.lease).await? else {
+        let claimed = self.store.complete_and_claim(*done, now, self.config.lease).await?;
+        *done = None;
+        let Some(job) = claimed else {
             return Ok(Outcome::Empty);
         };
         let span = tracing::info_span!("job", job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempts);
-        self.process(job, now).instrument(span).await
+        let (outcome, finished) = self.process(job, now).instrument(span).await?;
+        *done = finished;
+        Ok(outcome)
     }
 
+    /// Runs a claimed job and records its end, except a success to mark done (returned).
     async fn process(
         &self,
         job: guichet_store::Job,
         now: OffsetDateTime,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<(Outcome, Option<(JobId, OffsetDateTime)>)> {
         let result = if job.attempts > job.max_attempts {
             // Claimed again after its lease expired on the last allowed attempt.
             Err("abandonné après expiration du délai de traitement".to_owned())
@@ -173,22 +192,24 @@ impl Runner {
         let finished = OffsetDateTime::now_utc();
         match result {
             Ok(()) => {
-                self.store.complete_job(job.id, finished).await?;
+                let mut deferred = Some((job.id, finished));
                 if let Some(interval) = self.registry.interval_of(&job.kind) {
+                    self.store.complete_job(job.id, finished).await?;
+                    deferred = None;
                     let next = NewJob::now(&job.kind, job.payload.clone(), finished + interval)
                         .dedup(job.kind.clone());
                     self.store.enqueue_job(&next).await?;
                 }
                 self.stats.record(&job.kind, "done");
                 tracing::debug!("job done");
-                Ok(Outcome::Done)
+                Ok((Outcome::Done, deferred))
             }
             Err(error) if job.attempts < job.max_attempts => {
                 let at = finished + self.backoff(job.attempts);
                 self.store.fail_job(job.id, &error, Some(at), finished).await?;
                 self.stats.record(&job.kind, "retry");
                 tracing::warn!(error = %error, retry_at = %at, "job failed, will retry");
-                Ok(Outcome::Retry)
+                Ok((Outcome::Retry, None))
             }
             Err(error) => {
                 self.store.fail_job(job.id, &error, None, finished).await?;
@@ -201,7 +222,7 @@ impl Runner {
                 }
                 self.stats.record(&job.kind, "failed");
                 tracing::error!(error = %error, "job failed for good");
-                Ok(Outcome::Failed)
+                Ok((Outcome::Failed, None))
             }
         }
     }
@@ -209,7 +230,9 @@ impl Runner {
     /// Runs every due job now, and returns how many ran (tests and one-shot commands).
     pub async fn run_pending(&self) -> anyhow::Result<usize> {
         let mut n = 0;
-        while self.run_once().await? != Outcome::Empty {
+        let mut done = None;
+        // The last claim, which finds nothing, marks the last job done.
+        while self.step(&mut done).await? != Outcome::Empty {
             n += 1;
         }
         Ok(n)
@@ -221,8 +244,9 @@ impl Runner {
             tracing::error!(error = %format!("{e:#}"), "could not schedule periodic jobs");
         }
         tokio::pin!(shutdown);
+        let mut done = None;
         loop {
-            let idle = match self.run_once().await {
+            let idle = match self.step(&mut done).await {
                 Ok(Outcome::Empty) => true,
                 Ok(_) => false,
                 Err(e) => {
@@ -240,6 +264,12 @@ impl Runner {
             } else if futures_ready(&mut shutdown).await {
                 break;
             }
+        }
+        if let Some((id, at)) = done
+            && let Err(e) = self.store.complete_job(id, at).await
+        {
+            // Its lease will expire and it will run again (handlers are idempotent).
+            tracing::error!(error = %format!("{e:#}"), "could not mark the last job done");
         }
         tracing::info!("job runner stopped");
     }

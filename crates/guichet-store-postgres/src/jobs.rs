@@ -77,17 +77,32 @@ impl JobStore for PgStore {
     }
 
     async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
+        self.complete_and_claim(None, now, lease).await
+    }
+
+    async fn complete_and_claim(
+        &self,
+        done: Option<(JobId, OffsetDateTime)>,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<Job>> {
         // The oldest due pending job (the (status, run_at) index) and the lease that expired
         // first (`jobs_leases_idx`, migration 20261130000010) are each found by walking an
         // index; the older by `run_at` is claimed. One `where … or …`
         // gathered every due job and sorted them all: milliseconds per claim once thousands of
         // e-mails wait, which is exactly when the runner must keep up. Both candidates are
         // locked (`skip locked`: concurrent claimers take others) until this statement ends.
+        // The job done before is marked so in the same statement (module `batch`), and never
+        // taken as the expired candidate: one statement cannot change a row twice.
+        let (done_id, done_at) = done.map(|(id, at)| (id.as_uuid(), at)).unzip();
         let row = sqlx::query(
-            "with pending as (select id, run_at from jobs where status = 'pending' and run_at <= $1 \
+            "with done as (update jobs set status = 'done', locked_until = null, finished_at = $4 \
+                           where id = $3), \
+                  pending as (select id, run_at from jobs where status = 'pending' and run_at <= $1 \
                               order by run_at limit 1 for update skip locked), \
                   expired as (select id, run_at from jobs \
                               where status = 'running' and locked_until < $1 \
+                              and id is distinct from $3 \
                               order by locked_until limit 1 for update skip locked) \
              update jobs set status = 'running', attempts = attempts + 1, locked_until = $2 \
              where id = (select id from (select * from pending union all select * from expired) c \
@@ -96,6 +111,8 @@ impl JobStore for PgStore {
         )
         .bind(now)
         .bind(now + lease)
+        .bind(done_id)
+        .bind(done_at)
         .fetch_optional(&mut *self.pool.get().await?)
         .await
         .map_err(map_err)?;

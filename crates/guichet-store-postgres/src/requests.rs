@@ -414,6 +414,22 @@ fn referenced_files(answers: &Answers) -> Vec<Uuid> {
         .collect()
 }
 
+/// Deletes a sent draft saved again under its consumed id, or it would stay in the citizen's
+/// list for good.
+async fn forget_sent_draft(
+    conn: &mut sqlx::PgConnection,
+    draft: DraftId,
+    citizen: Option<CitizenId>,
+) -> StoreResult<()> {
+    sqlx::query("delete from drafts where id = $1 and citizen_id is not distinct from $2")
+        .bind(draft.as_uuid())
+        .bind(citizen.map(|c| c.as_uuid()))
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 impl PgStore {
     /// The request already made from `r`'s draft by the same citizen, if any (a second send:
     /// a double click, a replayed POST). A draft saved again under the consumed id is deleted,
@@ -433,12 +449,7 @@ impl PgStore {
         .await
         .map_err(map_err)?;
         let Some(row) = existing else { return Ok(None) };
-        sqlx::query("delete from drafts where id = $1 and citizen_id is not distinct from $2")
-            .bind(draft.as_uuid())
-            .bind(citizen)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
+        forget_sent_draft(&mut conn, draft, r.citizen_id).await?;
         Ok(Some(Submitted {
             id: RequestId::from_uuid(col(&row, "id")?),
             reference: col(&row, "reference")?,
@@ -556,32 +567,50 @@ impl RequestStore for PgStore {
         build: RecordsBuilder<'_>,
     ) -> StoreResult<Submitted> {
         let now = OffsetDateTime::now_utc();
-        // Each step below holds one pooled connection at a time: a submission holding its
-        // transaction while waiting for a second connection would deadlock a busy pool.
-        if let Some(found) = self.submitted_draft(r).await? {
-            return Ok(found);
-        }
+        // One pooled connection at a time: a submission holding its transaction while waiting
+        // for a second connection would deadlock a busy pool.
+        let mut conn = self.pool.get().await?;
         let year = r.submitted_at.year();
-        // The number comes from its own short transaction on another connection. Taken inside
-        // this one, the counter's row stayed locked until this commit, and every submission of
-        // the tenant queued behind the one before (measured: 254 a second, all waiting on that
-        // lock). Its commit need not wait for the disk: WAL is written in order, so this
-        // request's durable commit makes the counter durable too, and if the server stops
-        // before that, the number was never shown to anyone. A submission that fails after
-        // taking its number leaves a gap; numbers are never given twice.
-        let number: i64 = sqlx::query_scalar(
-            "insert into reference_counters (tenant_id, year, last) \
-             select $1, $2, 1 from (select set_config('synchronous_commit', 'off', true)) s \
-             on conflict (tenant_id, year) do update set last = reference_counters.last + 1 \
-             returning last",
+        // One round trip asks whether this draft was already sent (a double click, a replayed
+        // POST) and, if not, takes the number. The number comes from this statement's own short
+        // transaction, before the request's. Taken inside the request's, the counter's row
+        // stayed locked until its commit, and every submission of the tenant queued behind the
+        // one before (measured: 254 a second, all waiting on that lock). Its commit need not
+        // wait for the disk: WAL is written in order, so the request's durable commit makes the
+        // counter durable too, and if the server stops before that, the number was never shown
+        // to anyone. A submission that fails after taking its number leaves a gap; numbers are
+        // never given twice.
+        let row = sqlx::query(
+            "with made as (select id, reference from requests where draft_id = $3 \
+                           and citizen_id is not distinct from $4), \
+                  counted as (insert into reference_counters (tenant_id, year, last) \
+                              select $1, $2, 1 \
+                              from (select set_config('synchronous_commit', 'off', true)) s \
+                              where not exists (select 1 from made) \
+                              on conflict (tenant_id, year) \
+                              do update set last = reference_counters.last + 1 \
+                              returning last) \
+             select (select id from made) as id, (select reference from made) as reference, \
+                    (select last from counted) as last",
         )
         .bind(r.tenant_id.as_uuid())
         .bind(year)
-        .fetch_one(&mut *self.pool.get().await?)
+        .bind(r.draft_id.map(|d| d.as_uuid()))
+        .bind(r.citizen_id.map(|c| c.as_uuid()))
+        .fetch_one(&mut *conn)
         .await
         .map_err(map_err)?;
+        if let (Some(id), Some(draft)) = (col::<Option<Uuid>>(&row, "id")?, r.draft_id) {
+            forget_sent_draft(&mut conn, draft, r.citizen_id).await?;
+            return Ok(Submitted {
+                id: RequestId::from_uuid(id),
+                reference: col(&row, "reference")?,
+                created: false,
+            });
+        }
+        let number: i64 = col::<Option<i64>>(&row, "last")?
+            .ok_or_else(|| corrupt("no reference number taken"))?;
         let reference = guichet_domain::request::reference(&r.reference_prefix, year, number);
-        let mut conn = self.pool.get().await?;
         let mut tx = conn.begin().await.map_err(map_err)?;
         // The timing starts with the request's phase (a status event at submission time, as
         // the demo's, replays to the same).

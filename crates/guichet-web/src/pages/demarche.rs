@@ -29,7 +29,7 @@ use crate::pages::catalogue::find_offered;
 use crate::pages::tenant::load_tenant;
 use crate::pages::{Layout, render, tenant_base};
 use crate::session::Visitor;
-use crate::{AppError, AppState};
+use crate::{AppError, AppState, cache};
 
 /// Largest request body of a form page (several files).
 pub(crate) const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -914,11 +914,12 @@ async fn send(
         return Ok(Sent::Incomplete(page));
     }
     // A commune's own service is handled by the portal's tenant, already at hand; an EPCI
-    // service asked from a commune's portal is routed to the EPCI with that commune.
+    // service asked from a commune's portal is routed to the EPCI (kept like the portal's
+    // tenant, module `cache`) with that commune.
     let (handler, commune) = if service.tenant_id == tenant.id {
         (tenant.clone(), None)
     } else {
-        (state.store.get_tenant(service.tenant_id).await?, Some(tenant.clone()))
+        (cache::tenant_by_id(state, service.tenant_id).await?, Some(tenant.clone()))
     };
     let now = OffsetDateTime::now_utc();
     let area = ack::area_of(&[commune.as_ref().unwrap_or(&handler), &handler]);

@@ -38,6 +38,71 @@ async fn due_jobs_are_claimed_oldest_first_and_future_ones_wait() {
     }
 }
 
+/// A busy runner marks a job done with its next claim; the job just done is never the one
+/// claimed, even when its lease has expired meanwhile (a handler slower than its lease).
+#[tokio::test]
+async fn a_job_is_marked_done_with_the_next_claim_and_never_claimed_again_by_it() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let now = OffsetDateTime::now_utc();
+        s.enqueue_job(&job("first", now - Duration::seconds(10))).await.unwrap();
+        s.enqueue_job(&job("second", now - Duration::seconds(5))).await.unwrap();
+        let lease = Duration::seconds(30);
+        let first = s.complete_and_claim(None, now, lease).await.unwrap().unwrap();
+        assert_eq!(first.kind, "first", "{:?}", db.backend);
+        // Claimed after the first's lease expired: the first is done, not claimed again.
+        let later = now + Duration::minutes(1);
+        let second =
+            s.complete_and_claim(Some((first.id, later)), later, lease).await.unwrap().unwrap();
+        assert_eq!(second.kind, "second", "{:?}", db.backend);
+        let counts = s.job_counts().await.unwrap();
+        assert_eq!((counts.running, counts.done), (1, 1), "{:?}", db.backend);
+        assert!(
+            s.complete_and_claim(Some((second.id, later)), later, lease).await.unwrap().is_none(),
+            "{:?}",
+            db.backend
+        );
+        let counts = s.job_counts().await.unwrap();
+        assert_eq!((counts.pending, counts.running, counts.done), (0, 0, 2), "{:?}", db.backend);
+        db.finish().await;
+    }
+}
+
+/// The runner marks its last job done when it stops, though that job's mark waits for a
+/// next claim while it runs.
+#[tokio::test]
+async fn a_stopping_runner_marks_its_last_job_done() {
+    for db in TestDb::all().await {
+        let s = &db.store;
+        let now = OffsetDateTime::now_utc();
+        for _ in 0..3 {
+            s.enqueue_job(&job("test.flaky", now)).await.unwrap();
+        }
+        let calls = Arc::new(AtomicU32::new(0));
+        let registry =
+            Registry::new().with(Flaky { runs: calls.clone(), failures: 0, panic: false });
+        let runner = Runner::new(s.clone(), registry, RunnerConfig::default());
+        // Ready as soon as the third job has run: the runner stops right after it, before
+        // another claim could mark it done.
+        let stop = {
+            let calls = calls.clone();
+            std::future::poll_fn(move |cx| {
+                if calls.load(Ordering::SeqCst) >= 3 {
+                    return std::task::Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), runner.run_until(stop))
+            .await
+            .unwrap();
+        let counts = s.job_counts().await.unwrap();
+        assert_eq!((counts.pending, counts.running, counts.done), (0, 0, 3), "{:?}", db.backend);
+        db.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn a_dedup_key_keeps_one_live_job() {
     for db in TestDb::all().await {

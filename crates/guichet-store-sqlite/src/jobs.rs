@@ -69,12 +69,31 @@ impl JobStore for SqliteStore {
     }
 
     async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
+        self.complete_and_claim(None, now, lease).await
+    }
+
+    async fn complete_and_claim(
+        &self,
+        done: Option<(JobId, OffsetDateTime)>,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<Job>> {
         // The job runner's bookkeeping shares the commits of the writes it follows. A claim
         // waits for its commit: the job it takes may have been enqueued in the same group, by
         // a write not yet committed, whose data the handler reads from other connections.
+        // The job done before is marked first, in the same write: one turn of the writer's
+        // queue instead of two, and then it is no longer a candidate.
         let claimed = self
             .write
             .grouped(async |tx| {
+                if let Some((id, at)) = done {
+                    tx.exec(
+                        "update jobs set status = 'done', locked_until = null, finished_at = $2 \
+                         where id = $1",
+                        args![id.as_uuid(), to_us(at)],
+                    )
+                    .await?;
+                }
                 tx.row(
                     // The oldest due pending job (the (status, run_at) index) and the lease
                     // that expired first (`jobs_leases_idx`); the older by `run_at` of the

@@ -231,11 +231,19 @@ impl Runner {
     pub async fn run_pending(&self) -> anyhow::Result<usize> {
         let mut n = 0;
         let mut done = None;
-        // The last claim, which finds nothing, marks the last job done.
-        while self.step(&mut done).await? != Outcome::Empty {
-            n += 1;
+        // The last claim, which finds nothing, marks the last job done; should a claim fail
+        // instead, the job before it is marked on its own before the error is returned.
+        let ran = loop {
+            match self.step(&mut done).await {
+                Ok(Outcome::Empty) => break Ok(n),
+                Ok(_) => n += 1,
+                Err(e) => break Err(e),
+            }
+        };
+        if let Some((id, at)) = done {
+            self.store.complete_job(id, at).await?;
         }
-        Ok(n)
+        ran
     }
 
     /// Runs until `shutdown` completes. The job in progress is finished first.

@@ -351,6 +351,11 @@ pub(crate) async fn write_records_after<'a>(
     now: OffsetDateTime,
     folded: Option<RequestId>,
 ) -> StoreResult<()> {
+    // The timings of requests that exist already (a new request's are folded into its row):
+    // one statement each, since two may change one row, which a batch's parts cannot; and
+    // before any lane is taken, so that a write never holds a lane while waiting for a
+    // request's row.
+    crate::dashboards::apply_event_timings(tx, &records.events, folded).await?;
     if !records.documents.is_empty() {
         let request_id = request
             .or_else(|| records.events.iter().find_map(|e| e.request_id))
@@ -373,9 +378,8 @@ pub(crate) async fn write_records_after<'a>(
     } else {
         batch.execute(tx).await?;
     }
-    // Statements whose effect is checked, or that may change one row twice (two timings of
-    // one request), cannot be parts of a batch: each on its own, rare outside the back-office.
-    crate::dashboards::apply_event_timings(tx, &records.events, folded).await?;
+    // Statements whose effect is checked (an inbound message's expected state) cannot be parts
+    // of a batch; they follow it, since they may refer to the request it inserts.
     crate::channels::apply_inbound_updates(tx, &records.inbound, now).await?;
     if !records.events.is_empty() {
         append_events(tx, &records.events, heads).await?;

@@ -91,19 +91,15 @@ pub trait JobStore {
     /// Marks a claimed job done.
     async fn complete_job(&self, id: JobId, now: OffsetDateTime) -> StoreResult<()>;
 
-    /// `complete_job` for `done` (a job that finished at that time), then `claim_job`: a busy
-    /// runner's two steps between jobs, which a backend may take in one round trip.
+    /// `complete_job` for `done` (a job that finished at that time), then `claim_job`, as one
+    /// write: a busy runner's two steps between jobs. The job marked done is never the one
+    /// claimed.
     async fn complete_and_claim(
         &self,
         done: Option<(JobId, OffsetDateTime)>,
         now: OffsetDateTime,
         lease: Duration,
-    ) -> StoreResult<Option<Job>> {
-        if let Some((id, at)) = done {
-            self.complete_job(id, at).await?;
-        }
-        self.claim_job(now, lease).await
-    }
+    ) -> StoreResult<Option<Job>>;
 
     /// Records a failure: with `retry_at` the job goes back to pending for then, without it the
     /// job is marked failed for good.

@@ -66,7 +66,34 @@ export function useGuichet(startOptions = {}) {
     },
     withPage(size, fn) {
       ready();
-      return withPage(browser, { baseURL: server.url, ...size }, fn);
+      return withPage(browser, { baseURL: server.url, ...size }, async (page, context) => {
+        try {
+          return await fn(page, context);
+        } catch (err) {
+          // A failure on a busy CI machine must be readable from its report alone: the page
+          // the browser was on, and what the server warned about.
+          await explain(err, page, server);
+          throw err;
+        }
+      });
     },
   };
+}
+
+/** Appends to `err`'s message the page's address and text, and the server's last warnings. */
+async function explain(err, page, server) {
+  if (!(err instanceof Error)) return;
+  let where = '';
+  try {
+    const text = await page.locator('main').innerText({ timeout: 1_000 });
+    where = `${page.url()}: ${text.replace(/\s+/g, ' ').slice(0, 600)}`;
+  } catch {
+    where = page.url();
+  }
+  const warnings = server
+    .output()
+    .split('\n')
+    .filter((line) => /"level":"(WARN|ERROR)"/.test(line))
+    .slice(-20);
+  err.message += `\n--- the page: ${where}\n--- the server's last warnings (${warnings.length}):\n${warnings.join('\n')}`;
 }

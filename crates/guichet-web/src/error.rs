@@ -16,6 +16,9 @@ pub enum AppError {
     /// The request is malformed; the text is French and shown to the user.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The body is larger than the route accepts; the text is French and shown to the user.
+    #[error("payload too large: {0}")]
+    TooLarge(String),
     /// A state change without a valid anti-CSRF token.
     #[error("invalid CSRF token")]
     Csrf,
@@ -112,6 +115,9 @@ impl IntoResponse for AppError {
             }
             Self::BadRequest(message) => {
                 error_page(StatusCode::BAD_REQUEST, "Demande incorrecte", &message)
+            }
+            Self::TooLarge(message) => {
+                error_page(StatusCode::PAYLOAD_TOO_LARGE, "Envoi trop volumineux", &message)
             }
             Self::Unavailable(detail) => {
                 tracing::error!(error = %detail, "database unavailable");

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Form;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 
 use crate::AppError;
 
@@ -27,7 +28,15 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
         let Form(pairs) =
-            Form::<Vec<(String, String)>>::from_request(req, state).await.map_err(|_| {
+            Form::<Vec<(String, String)>>::from_request(req, state).await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    return AppError::TooLarge(
+                        "Le formulaire envoyé dépasse la taille maximale autorisée. Raccourcissez \
+                         les textes les plus longs, puis envoyez-le à nouveau."
+                            .to_owned(),
+                    );
+                }
+                tracing::warn!(error = %e.body_text(), "form body unreadable");
                 AppError::BadRequest(
                     "Le formulaire envoyé est illisible. Rechargez la page et réessayez."
                         .to_owned(),

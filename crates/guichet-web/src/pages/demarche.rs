@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Extension;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -55,6 +56,32 @@ fn file_name(raw: Option<&str>) -> String {
     if clean.trim().is_empty() { "fichier".to_owned() } else { clean }
 }
 
+/// The answer to a multipart body that stops halfway or breaks its format: most often a
+/// connection cut during the upload.
+fn unreadable_body() -> AppError {
+    AppError::BadRequest(
+        "Le formulaire envoyé est arrivé incomplet ou illisible (la connexion a peut-être été \
+         interrompue pendant l'envoi). Rien n'a été enregistré de cet envoi ; vos réponses \
+         précédentes sont conservées : revenez en arrière et envoyez-le à nouveau."
+            .to_owned(),
+    )
+}
+
+/// A multipart error as the citizen or agent should read it: too large (413) is theirs to
+/// fix; anything else is a body that did not arrive whole (400), logged with its cause so that
+/// an operator can tell a flaky network from a broken client.
+fn multipart_error(e: MultipartError) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::TooLarge(format!(
+            "L'envoi dépasse la taille maximale autorisée ({} Mo en tout). Vos réponses \
+             précédentes sont conservées : revenez en arrière et joignez des fichiers plus légers.",
+            MAX_BODY / 1024 / 1024
+        ));
+    }
+    tracing::warn!(error = %e.body_text(), status = e.status().as_u16(), "multipart body unreadable");
+    unreadable_body()
+}
+
 /// Reads a URL-encoded or multipart body and checks its `_csrf` against `visitor`'s session.
 /// Files are checked against their field (type by content, size) and stored; refused files
 /// become field errors, never a lost page. In a multipart body the token is checked before the
@@ -77,31 +104,28 @@ pub(crate) async fn read_posted(
         visitor.check_csrf(posted.get("_csrf"))?;
         return Ok(posted);
     }
-    let too_big = || {
-        AppError::BadRequest(format!(
-            "L'envoi dépasse la taille maximale autorisée ({} Mo en tout). Vos réponses précédentes sont conservées : revenez en arrière et joignez des fichiers plus légers.",
-            MAX_BODY / 1024 / 1024
-        ))
-    };
-    let mut mp = Multipart::from_request(request, state).await.map_err(|_| too_big())?;
+    let mut mp = Multipart::from_request(request, state).await.map_err(|e| {
+        tracing::warn!(error = %e.body_text(), "multipart body refused");
+        unreadable_body()
+    })?;
     let mut posted =
         Posted { raw: RawInput::new(), files: BTreeMap::new(), file_errors: Vec::new() };
-    while let Some(mut part) = mp.next_field().await.map_err(|_| too_big())? {
+    while let Some(mut part) = mp.next_field().await.map_err(multipart_error)? {
         let name = part.name().unwrap_or("").to_owned();
         let Some(field) =
             part.file_name().is_some().then(|| fields.iter().find(|f| f.key == name)).flatten()
         else {
             if part.file_name().is_some() {
                 // A file for a field that is not on this page: drain and ignore it.
-                while part.chunk().await.map_err(|_| too_big())?.is_some() {}
+                while part.chunk().await.map_err(multipart_error)?.is_some() {}
                 continue;
             }
-            let text = part.text().await.map_err(|_| too_big())?;
+            let text = part.text().await.map_err(multipart_error)?;
             posted.raw.entry(name).or_default().push(text);
             continue;
         };
         let FieldKind::File { accept, max_size_mb, .. } = &field.kind else {
-            while part.chunk().await.map_err(|_| too_big())?.is_some() {}
+            while part.chunk().await.map_err(multipart_error)?.is_some() {}
             continue;
         };
         visitor.check_csrf(posted.get("_csrf"))?;
@@ -109,7 +133,7 @@ pub(crate) async fn read_posted(
         let max = usize::try_from(*max_size_mb).unwrap_or(10) * 1024 * 1024;
         let mut bytes = Vec::new();
         let mut oversized = false;
-        while let Some(chunk) = part.chunk().await.map_err(|_| too_big())? {
+        while let Some(chunk) = part.chunk().await.map_err(multipart_error)? {
             if bytes.len() + chunk.len() > max {
                 oversized = true;
                 bytes.clear();

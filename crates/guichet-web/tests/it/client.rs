@@ -104,6 +104,11 @@ impl<'a> Client<'a> {
         .await
     }
 
+    /// Posts `body` as it is, under `content_type` (bodies no browser would send whole).
+    pub async fn post_raw(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Page {
+        self.send(Request::post(path).header("content-type", content_type), Body::from(body)).await
+    }
+
     /// Same as `get`, for back-office pages (named for readability).
     pub async fn get_agent(&mut self, path: &str) -> Page {
         self.get(path).await

@@ -536,6 +536,64 @@ async fn oversized_or_mistyped_files_are_refused_and_nothing_is_lost() {
 }
 
 #[tokio::test]
+async fn a_cut_or_oversized_body_is_refused_in_french_and_the_draft_is_kept() {
+    let app = app(TestDb::sqlite().await).await;
+    let mut c = Client::new(&app);
+    sign_up(&mut c, "coupure@exemple.test", "/alpha/").await;
+    let first = start(&mut c, "alpha", "signalement").await;
+    let csrf = c.csrf(&first).await;
+    let saved = c
+        .post(&first, &[("_csrf", &csrf), ("action", "enregistrer"), ("description", "Lampadaire")])
+        .await;
+    // Incomplete (422), but what was typed is kept.
+    assert_eq!(saved.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The connection drops during the upload: the body stops inside the file, no closing
+    // boundary. A 400 that says so, not "too large".
+    let csrf = c.csrf(&first).await;
+    let boundary = "----coupure";
+    let cut = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nAutre\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n\
+         Content-Type: image/png\r\n\r\n\x7fPNG half a pho"
+    );
+    let page = c
+        .post_raw(&first, &format!("multipart/form-data; boundary={boundary}"), cut.into_bytes())
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(page.text("h1"), "Demande incorrecte");
+    assert!(page.text("main").contains("arrivé incomplet ou illisible"), "{}", page.body);
+
+    // More than the 64 MB a form may carry: 413, in French.
+    let mut big = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"b.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    big.resize(big.len() + 65 * 1024 * 1024, b'x');
+    big.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let page = c.post_raw(&first, &format!("multipart/form-data; boundary={boundary}"), big).await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(page.text("h1"), "Envoi trop volumineux");
+    assert!(page.text("main").contains("taille maximale autorisée (64 Mo en tout)"));
+
+    // A URL-encoded form over its limit: 413 too, never the "unreadable" page.
+    let long = format!("_csrf={csrf}&description={}", "x".repeat(3 * 1024 * 1024));
+    let page = c
+        .post_raw("/compte/connexion", "application/x-www-form-urlencoded", long.into_bytes())
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(page.text("h1"), "Envoi trop volumineux");
+
+    // Nothing of the refused bodies was kept; what was saved before is intact.
+    let page = c.get(&first).await;
+    assert_eq!(page.text("#description"), "Lampadaire");
+    app.db.finish().await;
+}
+
+#[tokio::test]
 async fn a_draft_survives_logout_and_a_double_submission_makes_one_request() {
     for db in TestDb::all().await {
         let backend = db.backend;

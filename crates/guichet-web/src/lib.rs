@@ -10,6 +10,7 @@
 pub mod ack;
 mod assets;
 mod cache;
+mod complete;
 mod error;
 mod files;
 mod forms;
@@ -208,22 +209,11 @@ async fn routed(
     response
 }
 
-/// Runs every request's handler in its own task, so that a client hanging up, or the request
-/// timeout, cannot cancel it halfway: a handler dropped between two awaits could otherwise leave
-/// a database connection inside a transaction it never finishes (sqlx's `Pool::begin` is not
-/// cancel-safe on PostgreSQL, sqlx issue 4393), and a citizen whose connection dropped would
-/// not know whether the submission was recorded. The request completes; only its answer is lost.
+/// Runs every request's handler to its end, even when its client hangs up or the request
+/// times out: the request completes; only its answer is lost (see `complete::ToCompletion`).
 async fn run_to_completion(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match tokio::spawn(next.run(request)).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "request handler panicked");
-            axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!(
-                "request handler failed: {e}"
-            )))
-        }
-    }
+    complete::ToCompletion::new(next.run(request)).await
 }

@@ -509,6 +509,10 @@ def report(results_dir, *backends):
                 notes.append(
                     f"just before {LABELS[r['beside']].split(' ', 1)[0]}" if r.get("beside") else "at the start"
                 )
+                if (r.get("measurements") or 1) > 1:
+                    notes.append(
+                        f"highest of {r['measurements']} measurements (the machine was under 90 % busy)"
+                    )
             if "query" in r:
                 notes.append(f"q={r['query']}: {r.get('hits', '?')} matching request(s)")
             if "pages" in r:

@@ -68,10 +68,6 @@ impl JobStore for SqliteStore {
         Ok(ids.into_iter().next().flatten())
     }
 
-    async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
-        self.complete_and_claim(None, now, lease).await
-    }
-
     async fn complete_and_claim(
         &self,
         done: Option<(JobId, OffsetDateTime)>,

@@ -86,7 +86,9 @@ pub trait JobStore {
 
     /// Claims the oldest due job, locking it until `now + lease`. A running job whose lease has
     /// expired (its worker died) is claimable again; that is why handlers must be idempotent.
-    async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>>;
+    async fn claim_job(&self, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
+        self.complete_and_claim(None, now, lease).await
+    }
 
     /// Marks a claimed job done.
     async fn complete_job(&self, id: JobId, now: OffsetDateTime) -> StoreResult<()>;

@@ -2,7 +2,9 @@
 # Load scenarios over HTTP with wrk against `guichet demo`, on SQLite and on PostgreSQL, beside
 # the physical limits measured in the same run: nginx serving the catalogue's bytes as a static
 # file, and the raw durable insert rate of a 1 KB row (SQLite WAL + synchronous=FULL through
-# python3's sqlite3; PostgreSQL with synchronous_commit=on through pgbench).
+# python3's sqlite3; PostgreSQL with synchronous_commit=on through pgbench). On PostgreSQL, after
+# the scenarios, the "send" scenario's statements replayed by pgbench without Guichet
+# (bench/load/pg-send.sql): the ceiling of that scenario on the machine.
 #
 #   GUICHET_BIN=/path/to/release/guichet bench/run-load.sh
 #
@@ -294,6 +296,50 @@ large_startup() { # backend
   gpid=$saved_gpid port=$saved_port startup_ms=$saved_startup base=$saved_base
 }
 
+# PostgreSQL alone running the "send" scenario's statements (bench/load/pg-send.sql), with no
+# HTTP and no Guichet, on a copy of the run's database (Guichet stopped), at each concurrency
+# with the connections Guichet would use (its pool's 16, 4 of them its job runners'): the
+# ceiling of (c) on this machine, reported beside it. The copy gets the event lanes Guichet
+# may open and is dropped with the run's databases.
+pg_ceiling() {
+  local copy="${db}_ceiling" ids t s commune citizen c waiting
+  psql "$pg_admin" -qc "create database $copy template $db"
+  pg_dbs+=("$copy")
+  local url="${pg_admin%/*}/$copy"
+  ids=$(psql "$url" -AtF' ' -c "select s.tenant_id, s.id, (select id from tenants where slug = '$tenant'),
+      (select id from citizens where email = 'camille.martin@exemple.test')
+    from services s where s.slug = '$report_service' and s.tenant_id = (select id from tenants where slug = 'cc-val-de-lys')")
+  read -r t s commune citizen <<<"$ids"
+  [[ -n "$citizen" ]] || { echo "the send scenario's service or citizen is missing from $copy" >&2; exit 1; }
+  psql "$url" -qc "insert into event_heads (tenant_id, lane, seq, hash)
+    select '$t', l, 0, repeat('0', 64) from generate_series(0, $max_lanes - 1) l on conflict do nothing"
+  mkdir -p "$w/ceiling"
+  for c in $concurrency; do
+    rm -f "$w/ceiling/pgbench_log".*
+    # The job runners' part beside, as many clients as Guichet's default runners.
+    (cd "$w/ceiling" && exec pgbench -n -M prepared -c "$job_runners" -j 1 -T "$secs" -D jid=none -D eid=none \
+      -f "$lua/pg-send-jobs.sql" "$url" >"pgbench-jobs-$c.txt" 2>&1) &
+    local jobs_pid=$!
+    # As many connections as Guichet's pool gives the submissions at this concurrency.
+    local n=$(( c < pool - job_runners ? c : pool - job_runners ))
+    (cd "$w/ceiling" && pgbench -n -M prepared -c "$n" -j "$(( n < 2 ? n : 2 ))" -T "$secs" \
+      -D tenant="$t" -D service="$s" -D commune="$commune" -D citizen="$citizen" -D lanes="$max_lanes" \
+      -f "$lua/pg-send.sql" -l --log-prefix=pgbench_log "$url" >"pgbench-$c.txt" 2>&1) \
+      || { cat "$w/ceiling/pgbench-$c.txt" >&2; exit 1; }
+    wait "$jobs_pid" || { cat "$w/ceiling/pgbench-jobs-$c.txt" >&2; exit 1; }
+    tools pgbench-json "$w/ceiling/pgbench-$c.txt" "$w/ceiling/pgbench_log" >"$w/ceiling/send-$c.json"
+    waiting=$(psql "$url" -Atc "select count(*) from outbox_emails where status = 'pending'")
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["scenario"]="send"; d["concurrency"]=int(sys.argv[3]); d["runners"]=int(sys.argv[4]); d["emails_waiting"]=int(sys.argv[2]); json.dump(d, open(sys.argv[1], "w"))' "$w/ceiling/send-$c.json" "$waiting" "$c" "$job_runners"
+    printf '  send replayed by pgbench c=%-3s %s\n' "$n" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f submissions/s, %d failed, %d e-mails waiting" % (d["rate"], d["failures"], d["emails_waiting"]))' "$w/ceiling/send-$c.json")" >&2
+    # The e-mails the runners left, sent before the next client count (as between Guichet's runs).
+    psql "$url" -qc "update outbox_emails set status = 'sent' where status = 'pending'; update jobs set status = 'done' where status in ('pending', 'running')"
+  done
+}
+# crates/guichet/src/config.rs: the jobs' default concurrency, the database pool's default size.
+job_runners=4 pool=16
+# crates/guichet-store-postgres/src/requests.rs, MAX_LANES.
+max_lanes=$(grep -oE 'const MAX_LANES: i32 = [0-9]+' "$root/crates/guichet-store-postgres/src/requests.rs" | grep -oE '[0-9]+$')
+
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 ran=()
 
@@ -416,6 +462,7 @@ for backend in $backends; do
   restart_ms=$startup_ms
   stop_pid "$gpid"; gpid=""
   large_startup "$backend"
+  if [[ $backend == postgres && " $scenarios " == *" send "* ]]; then pg_ceiling; fi
 
   tools json "backend=$backend" "backend_label=$label" "raw_label=$raw_label" "binary=$bin" "build=$build" \
     "duration=$duration" "concurrency=$concurrency" "machine=$machine" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \

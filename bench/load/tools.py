@@ -90,6 +90,10 @@ def assemble(work, out):
         (json.load(open(p)) for p in glob.glob(os.path.join(work, "raw", "*.json"))),
         key=lambda x: x["clients"],
     )
+    d["ceilings"] = sorted(
+        (json.load(open(p)) for p in glob.glob(os.path.join(work, "ceiling", "*.json"))),
+        key=lambda x: (x["scenario"], x["concurrency"]),
+    )
     large = os.path.join(work, "large.json")
     if os.path.exists(large):
         d["large_startup"] = json.load(open(large))
@@ -569,6 +573,37 @@ def report(results_dir, *backends):
                         f"| {'–' if ratio is None else _met(ratio >= TARGET_RATIO)} |"
                     )
             out("")
+        ceilings = d.get("ceilings", [])
+
+        def ceiling_for(name, clients):
+            return next((x for x in ceilings if x["scenario"] == name and x["concurrency"] == clients), None)
+
+        if ceilings:
+            out(
+                "The same submissions' statements replayed by pgbench (`bench/load/pg-send.sql`: PostgreSQL "
+                "alone, no HTTP, no Guichet), on a copy of this run's database after the scenarios, "
+                "with the connections Guichet's pool would give them: the ceiling of (c) on this machine:"
+            )
+            out("")
+            out(
+                "| conc. | connections (+ job runners') | replayed submissions/s | p50 ms | p99 ms | failed "
+                "| e-mails waiting at the end "
+                "| Guichet's submissions/s | Guichet / replay | replay / raw inserts |"
+            )
+            out("|---|---|---|---|---|---|---|---|---|---|")
+            for x in ceilings:
+                sub = next((r for r in runs if r["scenario"] == x["scenario"] and r["concurrency"] == x["concurrency"]), None)
+                sps = sub["submitted"] / (sub["duration_us"] / 1e6) if sub else None
+                raw_x = raw_for(x["scenario"], x["concurrency"])
+                sps_txt = "–" if sps is None else f"{sps:.1f}"
+                of_replay = "–" if sps is None or not x["rate"] else f"{100 * sps / x['rate']:.0f} %"
+                of_raw = "–" if not raw_x or not raw_x["rate"] else f"{100 * x['rate'] / raw_x['rate']:.0f} %"
+                out(
+                    f"| {x['concurrency']} | {x['clients']} + {x.get('runners', '–')} | {x['rate']:.0f} "
+                    f"| {_ms(x['latency_p50_us'])} | {_ms(x['latency_p99_us'])} "
+                    f"| {x['failures']} | {x.get('emails_waiting', '–')} | {sps_txt} | {of_replay} | {of_raw} |"
+                )
+            out("")
         # Versus nginx.
         # nginx at the start, and just before each page scenario's run (compared with it).
         nginx = {r["concurrency"]: r for r in runs if r["scenario"] == "nginx" and not r.get("beside")}
@@ -619,13 +654,21 @@ def report(results_dir, *backends):
                 x = raw_for(name, top)
                 if sub and x and x["rate"]:
                     sps = sub["submitted"] / (sub["duration_us"] / 1e6)
+                    # What limits it, when it was measured: PostgreSQL alone running the same work.
+                    cap = ceiling_for(name, top)
+                    cap_txt = (
+                        f"; PostgreSQL alone replaying its statements: {cap['rate']:.0f}/s, "
+                        f"{100 * cap['rate'] / x['rate']:.0f} % of raw"
+                        if cap and cap["rate"]
+                        else ""
+                    )
                     targets.append(
                         (
                             b,
                             f"{LABELS[name]}: durable submissions/s ≥ 50 % of raw durable inserts/s ({x['clients']} clients)",
                             f"{sps:.1f} vs {x['rate']:.0f} "
                             f"({'just before' if x.get('beside') else 'at the start'}): "
-                            f"{100 * sps / x['rate']:.0f} %",
+                            f"{100 * sps / x['rate']:.0f} %{cap_txt}",
                             sps / x["rate"] >= TARGET_RATIO,
                         )
                     )

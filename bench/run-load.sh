@@ -339,6 +339,7 @@ pg_ceiling() {
 job_runners=4 pool=16
 # crates/guichet-store-postgres/src/requests.rs, MAX_LANES.
 max_lanes=$(grep -oE 'const MAX_LANES: i32 = [0-9]+' "$root/crates/guichet-store-postgres/src/requests.rs" | grep -oE '[0-9]+$')
+[[ -n "$max_lanes" ]] || { echo "MAX_LANES not found in crates/guichet-store-postgres/src/requests.rs" >&2; exit 1; }
 
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 ran=()

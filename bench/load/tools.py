@@ -383,6 +383,9 @@ TARGET_P99_MS = 10.0
 TARGET_IDLE_MB = 50
 TARGET_LOAD_MB = 250
 TARGET_START_S = 1.0
+# Target 3 is measured by bench/run-inbox.sh on the national territory, at least this large.
+TARGET_INBOX_TENANTS = 35_000
+TARGET_INBOX_REQUESTS = 1_000_000
 
 # Scenarios that count submissions: the issue's (form GET, POST) and the longer journey.
 SUBMISSIONS = ("send", "submit")
@@ -439,6 +442,44 @@ def _failures(run):
 
 def _rate(run):
     return run["requests"] / (run["duration_us"] / 1e6) if run.get("duration_us") else 0.0
+
+
+def inbox_target(results_dir, backend):
+    """Target 3 (inbox, filtered inbox and search at national scale: p95 < 50 ms) from
+    bench/run-inbox.sh's results: (table lines, measured text, met or None when the results are
+    missing or do not say they were measured on a territory of the target's size)."""
+    path = os.path.join(results_dir, f"inbox-{backend}.json")
+    if not os.path.exists(path):
+        return [], f"not measured: no bench/results/inbox-{backend}.json (bench/run-inbox.sh, or bench/run-all.sh)", None
+    d = json.load(open(path))
+    results = d.get("results") or []
+    if not results:
+        return [], f"not measured: bench/results/inbox-{backend}.json holds no result", None
+    tenants, requests = d.get("tenants"), d.get("requests")
+    where = (
+        f"{requests:,} requests over {tenants:,} tenants, commit {d.get('commit', '?')}, {d.get('date', '?')}"
+        if tenants and requests
+        else "territory not recorded (the bench was run by hand, not by bench/run-inbox.sh)"
+    )
+    lines = [
+        f"Back-office at national scale (`bench/run-inbox.sh`, in-process through the router; {where}), ms:",
+        "",
+        "| scenario | p50 | p95 | p99 | target p95 |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['scenario']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} "
+            f"| < {r['target_p95_ms']} ms: {_met(r['met'])} |"
+        )
+    lines.append("")
+    worst = max(results, key=lambda r: r["p95_ms"])
+    measured = f"worst p95 {worst['p95_ms']:.1f} ms ({worst['scenario']}); {where}"
+    large_enough = (tenants or 0) >= TARGET_INBOX_TENANTS and (requests or 0) >= TARGET_INBOX_REQUESTS
+    ok = all(r["met"] for r in results) if large_enough else None
+    if tenants and requests and not large_enough:
+        measured += "; smaller than the target's territory"
+    return lines, measured, ok
 
 
 def report(results_dir, *backends):
@@ -672,6 +713,17 @@ def report(results_dir, *backends):
                             sps / x["rate"] >= TARGET_RATIO,
                         )
                     )
+        inbox_lines, inbox_measured, inbox_ok = inbox_target(results_dir, b)
+        lines.extend(inbox_lines)
+        targets.append(
+            (
+                b,
+                "inbox first page, filtered inbox and full-text search at 1,000,000 requests over "
+                "35,000 tenants: p95 < 50 ms",
+                inbox_measured,
+                inbox_ok,
+            )
+        )
         errors = sum(_failures(r) for r in runs)
         targets.append((b, "no error responses (non-2xx/3xx, socket errors, unexpected flow answers)", str(errors), errors == 0))
         targets.append((b, "idle RSS < 50 MB", f"{_mb(d['idle_rss_kb'])} MB", d["idle_rss_kb"] < TARGET_IDLE_MB * 1024))

@@ -10,10 +10,10 @@
 #    2, 4 and 5), and the start-up on the national territory left by step 2.
 #
 # The report (bench/results/load.md, printed at the end) holds every target, target 3 included,
-# read from step 2's bench/results/inbox-<backend>.json. It takes about 35 minutes on a 2-core
-# machine the first time (the territories' generation), 30 after. The environment of both scripts
-# applies (BACKENDS, DURATION, CONCURRENCY, TENANTS, REQUESTS, BENCH_DIR, KEEP, …; see their
-# headers and docs/performance.md).
+# read from step 2's bench/results/inbox-<backend>.json. It takes about 30 minutes on a 2-core
+# machine the first time (7 of them generating the territories), 25 after. The environment of
+# both scripts applies (BACKENDS, DURATION, CONCURRENCY, TENANTS, REQUESTS, BENCH_DIR, KEEP, …;
+# see their headers and docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

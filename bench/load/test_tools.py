@@ -122,45 +122,39 @@ class ReportTargets(unittest.TestCase):
         self.assertEqual(verdict, "**missed**")
         self.assertIn("14 %", measured)
 
-    def test_inbox_target_met_at_national_scale(self):
+    def inbox_row(self, inbox=None):
+        """The report's text and target 3's (measured, verdict), beside a passing load run."""
         self.write("load-sqlite.json", load_results("sqlite"))
-        self.write("inbox-sqlite.json", inbox_results("sqlite", worst_p95=16.5))
+        if inbox is not None:
+            self.write("inbox-sqlite.json", inbox)
         text, rows = self.targets()
-        measured, verdict = self.row(rows, "inbox first page, filtered inbox")
+        return text, self.row(rows, "inbox first page, filtered inbox")
+
+    def test_inbox_target_met_at_national_scale(self):
+        text, (measured, verdict) = self.inbox_row(inbox_results("sqlite", worst_p95=16.5))
         self.assertEqual(verdict, "met")
         self.assertIn("worst p95 16.5 ms (full-text search)", measured)
         self.assertIn("1,000,000 requests over 35,000 tenants", measured)
         self.assertIn("| full-text search | 15.5 | 16.5 | 17.5 | < 50 ms: met |", text)
 
     def test_inbox_target_missed_when_one_page_is_slow(self):
-        self.write("load-sqlite.json", load_results("sqlite"))
-        self.write("inbox-sqlite.json", inbox_results("sqlite", worst_p95=72.0))
-        _, rows = self.targets()
-        self.assertEqual(self.row(rows, "inbox first page, filtered inbox")[1], "**missed**")
+        _, (_, verdict) = self.inbox_row(inbox_results("sqlite", worst_p95=72.0))
+        self.assertEqual(verdict, "**missed**")
 
     def test_inbox_target_not_measured_without_results(self):
-        self.write("load-sqlite.json", load_results("sqlite"))
-        _, rows = self.targets()
-        measured, verdict = self.row(rows, "inbox first page, filtered inbox")
+        _, (measured, verdict) = self.inbox_row()
         self.assertEqual(verdict, "not measured")
         self.assertIn("bench/run-inbox.sh", measured)
 
     def test_a_smaller_territory_does_not_count(self):
-        self.write("load-sqlite.json", load_results("sqlite"))
-        self.write("inbox-sqlite.json", inbox_results("sqlite", tenants=3_500, requests=100_000))
-        _, rows = self.targets()
-        measured, verdict = self.row(rows, "inbox first page, filtered inbox")
+        _, (measured, verdict) = self.inbox_row(inbox_results("sqlite", tenants=3_500, requests=100_000))
         self.assertEqual(verdict, "not measured")
         self.assertIn("smaller than the target's territory", measured)
 
     def test_a_bench_run_by_hand_does_not_count(self):
-        self.write("load-sqlite.json", load_results("sqlite"))
-        self.write("inbox-sqlite.json", inbox_results("sqlite", annotated=False))
-        _, rows = self.targets()
-        measured, verdict = self.row(rows, "inbox first page, filtered inbox")
+        _, (measured, verdict) = self.inbox_row(inbox_results("sqlite", annotated=False))
         self.assertEqual(verdict, "not measured")
         self.assertIn("territory not recorded", measured)
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -8,6 +8,9 @@
 # ("sqlite postgres"), BENCH_DIR (/var/tmp/guichet-bench), GUICHET_BENCH_POSTGRES_ADMIN_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
+# shellcheck source=bench/load/common.sh
+source "$root/bench/load/common.sh"
 backends="${BACKENDS:-sqlite postgres}"
 requests="${REQUESTS:-1000000}"
 tenants="${TENANTS:-35000}"
@@ -39,9 +42,7 @@ if [[ " $backends " == *" sqlite "* ]]; then
   annotate sqlite
 fi
 
-if [[ " $backends " != *" postgres "* ]]; then
-  :
-elif psql "$pg_admin" -Atqc 'select 1' >/dev/null 2>&1; then
+if [[ " $backends " == *" postgres "* ]] && pg_answers "$pg_admin"; then
   echo "== PostgreSQL"
   psql "$pg_admin" -Atqc "select 1 from pg_database where datname = '$pg_db'" | grep -q 1 \
     || psql "$pg_admin" -qc "create database $pg_db"
@@ -50,6 +51,4 @@ elif psql "$pg_admin" -Atqc 'select 1' >/dev/null 2>&1; then
   psql "$pg_url" -qc 'vacuum analyze' >/dev/null
   GUICHET_BENCH_DATABASE_URL="$pg_url" cargo bench -p guichet --bench inbox
   annotate postgres
-else
-  echo "PostgreSQL not reachable at $pg_admin: skipped"
 fi

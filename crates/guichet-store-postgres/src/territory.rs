@@ -83,6 +83,7 @@ impl TerritoryStore for PgStore {
     async fn bulk_insert_requests(
         &self,
         requests: &[(guichet_store::NewRequest, String)],
+        events: &[guichet_store::NewEvent],
     ) -> StoreResult<()> {
         const COLUMNS: usize = 25;
         let mut conn = self.pool.get().await?;
@@ -171,6 +172,7 @@ impl TerritoryStore for PgStore {
             }
             q.execute(&mut *tx).await.map_err(map_err)?;
         }
+        insert_chained_events(&mut tx, events).await?;
         // Keep the counters ahead of the generated numbers (the reference's last part).
         let mut highest: std::collections::HashMap<(uuid::Uuid, i32), i64> =
             std::collections::HashMap::new();
@@ -179,19 +181,25 @@ impl TerritoryStore for PgStore {
             let e = highest.entry((r.tenant_id.as_uuid(), r.submitted_at.year())).or_default();
             *e = (*e).max(n);
         }
+        // One statement for them all: a batch touches thousands of tenants.
+        let (mut tenants, mut years, mut lasts) = (Vec::new(), Vec::new(), Vec::new());
         for ((tenant, year), last) in highest {
-            sqlx::query(
-                "insert into reference_counters (tenant_id, year, last) values ($1, $2, $3) \
-                 on conflict (tenant_id, year) do update set last = \
-                 case when reference_counters.last > excluded.last then reference_counters.last else excluded.last end",
-            )
-            .bind(tenant)
-            .bind(year)
-            .bind(last)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            tenants.push(tenant);
+            years.push(year);
+            lasts.push(last);
         }
+        sqlx::query(
+            "insert into reference_counters (tenant_id, year, last) \
+             select t, y, l from unnest($1::uuid[], $2::int[], $3::bigint[]) as x (t, y, l) \
+             on conflict (tenant_id, year) do update set last = \
+             greatest(reference_counters.last, excluded.last)",
+        )
+        .bind(&tenants)
+        .bind(&years)
+        .bind(&lasts)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -203,4 +211,93 @@ impl TerritoryStore for PgStore {
             .map_err(map_err)?;
         Ok(n > 0)
     }
+}
+
+/// Appends a bulk load's events to lane 0 of their tenants' chains: the heads read (and locked,
+/// though a bulk load is the only writer) in one statement, the events chained in memory,
+/// written 1,000 rows a statement (`pos` numbers them in that order, a request's timeline
+/// order), and the heads written back in one statement.
+async fn insert_chained_events(
+    conn: &mut sqlx::PgConnection,
+    events: &[guichet_store::NewEvent],
+) -> StoreResult<()> {
+    use sqlx::Row as _;
+    const COLUMNS: usize = 13;
+    let mut tenants: Vec<uuid::Uuid> = events.iter().map(|e| e.tenant_id.as_uuid()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut heads = std::collections::HashMap::with_capacity(tenants.len());
+    let rows = sqlx::query(
+        "select tenant_id, seq, hash from event_heads where lane = 0 and tenant_id = any($1) \
+         order by tenant_id for update",
+    )
+    .bind(&tenants)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    for row in rows {
+        let tenant: uuid::Uuid = row.try_get("tenant_id").map_err(map_err)?;
+        heads.insert(
+            tenant,
+            (row.try_get("seq").map_err(map_err)?, row.try_get("hash").map_err(map_err)?),
+        );
+    }
+    let chained = guichet_store::records::chain_on_lane_zero(events, &mut heads);
+    for chunk in chained.chunks(1000) {
+        let mut sql = String::from(
+            "insert into events (id, tenant_id, lane, seq, request_id, at, actor_kind, actor_id, \
+             channel, kind, citizen_visible, data, prev_hash, hash) values ",
+        );
+        for i in 0..chunk.len() {
+            let n = i * COLUMNS;
+            let placeholders: Vec<String> = (1..=COLUMNS).map(|k| format!("${}", n + k)).collect();
+            if i > 0 {
+                sql.push(',');
+            }
+            // Lane 0, after the tenant.
+            sql.push_str(&format!(
+                "({}, {}, 0, {})",
+                placeholders[0],
+                placeholders[1],
+                placeholders[2..].join(", ")
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            let e = c.event;
+            q = q
+                .bind(e.id.as_uuid())
+                .bind(e.tenant_id.as_uuid())
+                .bind(c.seq)
+                .bind(e.request_id.map(|r| r.as_uuid()))
+                .bind(e.at)
+                .bind(e.actor_kind.as_str())
+                .bind(e.actor_id)
+                .bind(e.channel.as_str())
+                .bind(e.kind.as_str())
+                .bind(e.citizen_visible)
+                .bind(c.data.as_str())
+                .bind(c.prev_hash.as_str())
+                .bind(c.hash.as_str());
+        }
+        q.execute(&mut *conn).await.map_err(map_err)?;
+    }
+    let (mut ids, mut seqs, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    for (tenant, (seq, hash)) in heads {
+        ids.push(tenant);
+        seqs.push(seq);
+        hashes.push(hash);
+    }
+    sqlx::query(
+        "insert into event_heads (tenant_id, lane, seq, hash) \
+         select t, 0, s, h from unnest($1::uuid[], $2::bigint[], $3::text[]) as x (t, s, h) \
+         on conflict (tenant_id, lane) do update set seq = excluded.seq, hash = excluded.hash",
+    )
+    .bind(&ids)
+    .bind(&seqs)
+    .bind(&hashes)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }

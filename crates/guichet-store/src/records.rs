@@ -119,6 +119,65 @@ pub fn fold_own_timings(
     }
 }
 
+/// An event with its place on lane 0 of its tenant's chain, its columns as stored.
+#[derive(Debug)]
+pub struct ChainedEvent<'a> {
+    /// The event.
+    pub event: &'a crate::NewEvent,
+    /// Position in the chain.
+    pub seq: i64,
+    /// JSON data as stored (the bytes the hash covers).
+    pub data: String,
+    /// The previous event's hash.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+/// Chains `events`, in their order, onto lane 0 of their tenants' chains, for a bulk load that
+/// is the only writer (the generator): `heads` holds each tenant's head (seq, hash), a tenant
+/// missing from it starting from the genesis, and is left holding the new heads, to be written
+/// back in the same transaction.
+pub fn chain_on_lane_zero<'a>(
+    events: &'a [crate::NewEvent],
+    heads: &mut std::collections::HashMap<Uuid, (i64, String)>,
+) -> Vec<ChainedEvent<'a>> {
+    use guichet_domain::audit::{ChainedFields, GENESIS, chain_hash};
+    events
+        .iter()
+        .map(|e| {
+            let head =
+                heads.entry(e.tenant_id.as_uuid()).or_insert_with(|| (0, GENESIS.to_owned()));
+            let seq = head.0 + 1;
+            let data = e.data.to_string();
+            let (id, tenant) = (e.id.to_string(), e.tenant_id.to_string());
+            let request = e.request_id.map(|r| r.to_string());
+            let actor = e.actor_id.map(|a| a.to_string());
+            let at_us = i64::try_from(e.at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX);
+            let hash = chain_hash(
+                &head.1,
+                &ChainedFields {
+                    lane: 0,
+                    seq,
+                    id: &id,
+                    tenant_id: &tenant,
+                    request_id: request.as_deref(),
+                    at_us,
+                    actor_kind: e.actor_kind.as_str(),
+                    actor_id: actor.as_deref(),
+                    channel: e.channel.as_str(),
+                    kind: &e.kind,
+                    citizen_visible: e.citizen_visible,
+                    data: &data,
+                },
+            );
+            let prev_hash = std::mem::replace(&mut head.1, hash.clone());
+            head.0 = seq;
+            ChainedEvent { event: e, seq, data, prev_hash, hash }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

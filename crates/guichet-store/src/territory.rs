@@ -75,10 +75,14 @@ pub trait TerritoryStore {
     async fn has_import(&self, name: &str) -> StoreResult<bool>;
 
     /// Inserts many requests at once with their references already chosen (the benchmark
-    /// generator), in one transaction, and raises the reference counters to match. No events
-    /// or acknowledgements: this is volume for measuring, not history.
+    /// generator), in one transaction, with their `events` (their histories: messages,
+    /// status changes, acknowledgements), chained in the order given onto lane 0 of their
+    /// tenants' chains (`records::chain_on_lane_zero`: the generator is the only writer), and
+    /// raises the reference counters to match. The requests' timing columns are those of their
+    /// `history`; the events are not replayed into them.
     async fn bulk_insert_requests(
         &self,
         requests: &[(crate::NewRequest, String)],
+        events: &[crate::NewEvent],
     ) -> StoreResult<()>;
 }

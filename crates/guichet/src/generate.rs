@@ -11,14 +11,15 @@ use std::time::Instant;
 use anyhow::Context;
 use guichet_domain::catalogue::templates;
 use guichet_domain::form::Answers;
-use guichet_domain::request::Channel;
+use guichet_domain::request::{ActorKind, Channel};
 use guichet_domain::workflow::Workflow;
 use guichet_domain::{
-    AgentId, Branding, CitizenId, Colour, Email, InseeCode, Phone, RequestId, Role, Siren, Slug,
-    TenantContact, TenantId, TenantKind,
+    AgentId, Branding, CitizenId, Colour, Email, EventId, InseeCode, Phone, RequestId, Role, Siren,
+    Slug, TenantContact, TenantId, TenantKind,
 };
 use guichet_store::{
-    ImportOutcome, NewAgent, NewCitizen, NewRequest, NewTenant, Service, Store, TerritoryImport,
+    ImportOutcome, NewAgent, NewCitizen, NewEvent, NewRequest, NewTenant, Service, Store,
+    TerritoryImport,
 };
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -262,7 +263,10 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
         commune_rows.iter().enumerate().filter(|(_, (_, _, e))| *e == 0).map(|(i, _)| i).collect();
     let mut counters: std::collections::HashMap<(TenantId, i32), i64> =
         std::collections::HashMap::new();
+    let epci_agents: Vec<(uuid::Uuid, &str)> =
+        import.agents.iter().map(|a| (a.id.as_uuid(), a.display_name.as_str())).collect();
     let mut batch = Vec::with_capacity(10_000);
+    let mut events = Vec::with_capacity(60_000);
     let loading = Instant::now();
     for n in 0..scale.requests {
         // 5 % of the requests go to the dense EPCI's communes.
@@ -273,10 +277,10 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
         };
         let (commune, commune_service, epci) = commune_rows[c];
         let epci_service = rng.below(4) == 0;
-        let (tenant, service, prefix, commune_tenant) = if epci_service {
-            (epci_ids[epci], epci_services[epci], "SIG", Some(commune))
+        let (tenant, service, prefix, commune_tenant, title) = if epci_service {
+            (epci_ids[epci], epci_services[epci], "SIG", Some(commune), &report.title)
         } else {
-            (commune, commune_service, "QM", None)
+            (commune, commune_service, "QM", None, &question.title)
         };
         let submitted = now - Duration::seconds(rng.below(2 * 365 * 86_400) as i64);
         // Old requests are mostly decided: a real backlog is weeks of work, not years.
@@ -290,20 +294,31 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
         let mut answers = Answers::new();
         answers.insert("sujet".into(), json!(format!("Question {n}")));
         answers.insert("question".into(), json!(text));
-        let history = history(&mut rng, submitted, workflow.phase(status), now);
+        let (history, steps) = history(&mut rng, submitted, status, workflow.phase(status), now);
         let counter = counters.entry((tenant, submitted.year())).or_default();
         *counter += 1;
         let reference = guichet_domain::request::reference(prefix, submitted.year(), *counter);
+        let id = RequestId::new();
+        let channel = *rng.pick(&channels);
+        let trail = Trail {
+            tenant,
+            request: id,
+            citizen: citizen.as_uuid(),
+            agent: epci_agents.get(epci).map(|a| a.0),
+            agent_name: epci_agents.get(epci).map_or("", |a| a.1),
+            channel,
+        };
+        trail.events(&mut events, &workflow, submitted, &steps, &reference, title, status);
         batch.push((
             NewRequest {
-                id: RequestId::new(),
+                id,
                 tenant_id: tenant,
                 commune_tenant_id: commune_tenant,
                 service_id: service,
                 citizen_id: Some(citizen),
                 draft_id: None,
                 reference_prefix: prefix.into(),
-                channel: *rng.pick(&channels),
+                channel,
                 status: status.into(),
                 answers,
                 submitter: json!({"prenom": citizen_name.split(' ').next(), "nom": citizen_name.split(' ').nth(1)}),
@@ -317,8 +332,12 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
             reference,
         ));
         if batch.len() == 10_000 || n + 1 == scale.requests {
-            store.bulk_insert_requests(&batch).await.context("cannot insert generated requests")?;
+            store
+                .bulk_insert_requests(&batch, &events)
+                .await
+                .context("cannot insert generated requests")?;
             batch.clear();
+            events.clear();
             let done = n + 1;
             if done % 100_000 == 0 || done == scale.requests {
                 let rate = done as f64 / loading.elapsed().as_secs_f64().max(0.001);
@@ -330,40 +349,295 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
     Ok(())
 }
 
-/// A plausible history for a generated request in `phase`: acknowledged within the hour
-/// (one in fifty late), answered within days, closed after days or weeks with, sometimes, a
-/// wait for missing items, never in the future.
+/// What happens to a generated request after its submission, each step an event of its
+/// history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// The acknowledgement of receipt.
+    Acknowledged,
+    /// An agent takes it in hand (status "in_progress").
+    Started,
+    /// An agent answers the citizen without changing its status.
+    Answered,
+    /// An agent asks for missing items (status "awaiting_citizen").
+    AskedCompletion,
+    /// The citizen sends them.
+    CitizenReplied,
+    /// The agent resumes (status "in_progress").
+    Resumed,
+    /// An agent's internal note.
+    Noted,
+    /// The decision or closing (the request's final status).
+    Decided,
+}
+
+/// A plausible history for a generated request whose status is `status` (in `phase`), as the
+/// timing its row holds and the steps its events show, in time order: acknowledged within the
+/// hour (one in fifty late), answered within days, closed after days or weeks with, sometimes,
+/// a wait for missing items, never in the future. The timing is what the steps' events would
+/// give (`metrics::classify`): the first response is the first step an agent makes visible.
 fn history(
     rng: &mut Rng,
     submitted: time::OffsetDateTime,
+    status: &str,
     phase: guichet_domain::workflow::Phase,
     now: time::OffsetDateTime,
-) -> guichet_domain::metrics::Timing {
+) -> (guichet_domain::metrics::Timing, Vec<(OffsetDateTime, Step)>) {
     use guichet_domain::workflow::Phase;
     let mut t = guichet_domain::metrics::Timing::new(submitted, Phase::Open);
+    let mut steps = Vec::with_capacity(8);
     let at = |d: Duration| (submitted + d).min(now);
     let late = rng.below(50) == 0;
-    t.acknowledged(at(Duration::minutes(if late { 20 * 1440 } else { rng.below(60) as i64 + 1 })));
-    if phase != Phase::Open || rng.below(10) < 7 {
-        t.responded(at(Duration::hours(rng.below(96) as i64 + 1)));
+    let ack = at(Duration::minutes(if late { 20 * 1440 } else { rng.below(60) as i64 + 1 }));
+    t.acknowledged(ack);
+    steps.push((ack, Step::Acknowledged));
+    // A request still "received" was never taken in hand, so it never waited either.
+    let waits = phase == Phase::Waiting || (status != "received" && rng.below(5) == 0);
+    let mut clock = Duration::hours(rng.below(96) as i64 + 1);
+    if phase != Phase::Open || waits || status == "in_progress" || rng.below(10) < 7 {
+        t.responded(at(clock));
+        steps.push((at(clock), if status == "received" { Step::Answered } else { Step::Started }));
     }
-    let mut clock = Duration::hours(rng.below(48) as i64 + 2);
-    if phase == Phase::Waiting || rng.below(5) == 0 {
+    if waits {
+        clock += Duration::hours(rng.below(48) as i64 + 2);
         t.transition(Phase::Waiting, at(clock));
-        clock += Duration::days(rng.below(20) as i64 + 1);
+        steps.push((at(clock), Step::AskedCompletion));
         if phase != Phase::Waiting {
+            clock += Duration::days(rng.below(20) as i64 + 1);
             t.transition(Phase::Open, at(clock));
+            steps.push((at(clock), Step::CitizenReplied));
+            steps.push((at(clock), Step::Resumed));
         }
+    }
+    if steps.len() > 1 && rng.below(10) < 3 {
+        clock += Duration::hours(rng.below(72) as i64 + 1);
+        steps.push((at(clock), Step::Answered));
+    }
+    if steps.len() > 1 && rng.below(10) == 0 {
+        clock += Duration::hours(rng.below(24) as i64 + 1);
+        steps.push((at(clock), Step::Noted));
     }
     if phase == Phase::Closed {
         clock += Duration::hours(rng.below(60 * 24) as i64 + 1);
         t.transition(Phase::Closed, at(clock));
+        steps.push((at(clock), Step::Decided));
     }
-    t
+    // A late acknowledgement comes after the first steps; the rest are in order already.
+    steps.sort_by_key(|(at, _)| *at);
+    (t, steps)
+}
+
+/// Who and what a generated request's events are about.
+struct Trail<'a> {
+    tenant: TenantId,
+    request: RequestId,
+    citizen: uuid::Uuid,
+    agent: Option<uuid::Uuid>,
+    agent_name: &'a str,
+    channel: Channel,
+}
+
+impl Trail<'_> {
+    /// The request's events, in time order, as the portal and the back-office would have
+    /// written them: its submission, its acknowledgement, then its steps.
+    #[allow(clippy::too_many_arguments)]
+    fn events(
+        &self,
+        out: &mut Vec<NewEvent>,
+        workflow: &Workflow,
+        submitted: OffsetDateTime,
+        steps: &[(OffsetDateTime, Step)],
+        reference: &str,
+        service: &str,
+        status: &str,
+    ) {
+        let event = |at, actor_kind, kind: &str, citizen_visible, data| NewEvent {
+            id: EventId::new(),
+            tenant_id: self.tenant,
+            request_id: Some(self.request),
+            at,
+            actor_kind,
+            actor_id: match actor_kind {
+                ActorKind::Citizen => Some(self.citizen),
+                ActorKind::Agent => self.agent,
+                ActorKind::System => None,
+            },
+            // Agents act in the back-office; the rest comes by the request's channel.
+            channel: if actor_kind == ActorKind::Agent { Channel::Web } else { self.channel },
+            kind: kind.to_owned(),
+            citizen_visible,
+            data,
+        };
+        // A letter, a visit or a call is registered by an agent on the citizen's behalf.
+        out.push(match self.channel {
+            Channel::Courrier | Channel::Guichet | Channel::Telephone => NewEvent {
+                channel: self.channel,
+                ..event(
+                    submitted,
+                    ActorKind::Agent,
+                    "submitted",
+                    true,
+                    json!({"reference": reference, "service": service, "on_behalf": true, "agent": self.agent_name}),
+                )
+            },
+            _ => event(
+                submitted,
+                ActorKind::Citizen,
+                "submitted",
+                true,
+                json!({"reference": reference, "service": service}),
+            ),
+        });
+        let mut current = "received";
+        for &(at, step) in steps {
+            let mut change = |to: &'static str, transition: &str, body: &str| {
+                let label = workflow.status(to).map_or(to, |s| s.citizen_label.as_str());
+                let data = json!({"from": current, "to": to, "citizen_label": label, "body": body, "transition": transition});
+                current = to;
+                event(at, ActorKind::Agent, "status_changed", true, data)
+            };
+            let e = match step {
+                Step::Acknowledged => {
+                    // On paper or at the counter, the acknowledgement is handed or posted.
+                    let kind = if matches!(self.channel, Channel::Web | Channel::Email) {
+                        "are"
+                    } else {
+                        "ar"
+                    };
+                    event(at, ActorKind::System, "acknowledged", true, json!({"kind": kind}))
+                }
+                Step::Started => change("in_progress", "start", ""),
+                Step::AskedCompletion => change(
+                    "awaiting_citizen",
+                    "ask_completion",
+                    "Merci de nous transmettre un justificatif de domicile de moins de trois mois.",
+                ),
+                Step::Resumed => change("in_progress", "resume", ""),
+                Step::Decided => {
+                    let (to, transition, body) = match status {
+                        "accepted" => ("accepted", "accept", "Votre demande est acceptée."),
+                        "rejected" => (
+                            "rejected",
+                            "reject",
+                            "Votre demande ne peut pas être acceptée : elle ne relève pas de nos compétences.",
+                        ),
+                        _ => ("closed", "close", ""),
+                    };
+                    change(to, transition, body)
+                }
+                Step::Answered => event(
+                    at,
+                    ActorKind::Agent,
+                    "message",
+                    true,
+                    json!({"body": "Bonjour, votre demande est bien prise en compte ; nous revenons vers vous rapidement."}),
+                ),
+                Step::CitizenReplied => event(
+                    at,
+                    ActorKind::Citizen,
+                    "message",
+                    true,
+                    json!({"body": "Bonjour, voici le justificatif demandé."}),
+                ),
+                Step::Noted => event(
+                    at,
+                    ActorKind::Agent,
+                    "note",
+                    false,
+                    json!({"body": "Vu avec le service technique : intervention à planifier."}),
+                ),
+            };
+            out.push(e);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use guichet_domain::metrics::{classify, replay};
+    use guichet_domain::request::{ActorKind, Channel};
+    use guichet_domain::workflow::{Phase, Workflow};
+    use guichet_domain::{RequestId, TenantId};
+    use time::{Duration, OffsetDateTime};
+
+    /// The timing a generated request's row holds is the one its own events give, replayed as
+    /// the back-office replays them; every status change is a transition the workflow allows,
+    /// in time order, ending on the request's status.
+    #[test]
+    fn a_generated_history_is_what_its_events_say() {
+        let mut rng = super::Rng(7);
+        let workflow = Workflow::default();
+        let now = OffsetDateTime::now_utc();
+        let statuses =
+            ["received", "in_progress", "awaiting_citizen", "accepted", "rejected", "closed"];
+        let channels = [Channel::Web, Channel::Email, Channel::Courrier, Channel::Telephone];
+        let mut kinds = std::collections::BTreeSet::new();
+        for i in 0..6_000 {
+            let status = statuses[i % statuses.len()];
+            let submitted = now - Duration::seconds(rng.below(2 * 365 * 86_400) as i64);
+            let (timing, steps) =
+                super::history(&mut rng, submitted, status, workflow.phase(status), now);
+            let trail = super::Trail {
+                tenant: TenantId::new(),
+                request: RequestId::new(),
+                citizen: uuid::Uuid::now_v7(),
+                agent: Some(uuid::Uuid::now_v7()),
+                agent_name: "Agent de l'EPCI 0",
+                channel: channels[i % channels.len()],
+            };
+            let mut events = Vec::new();
+            trail.events(
+                &mut events,
+                &workflow,
+                submitted,
+                &steps,
+                "QM-2026-000001",
+                "Question",
+                status,
+            );
+            assert_eq!(events[0].kind, "submitted");
+            assert!(events.windows(2).all(|w| w[0].at <= w[1].at), "in time order: {events:#?}");
+            let replayed = replay(
+                submitted,
+                Phase::Open,
+                events.iter().map(|e| {
+                    (
+                        e.at,
+                        classify(
+                            &e.kind,
+                            e.actor_kind == ActorKind::Agent,
+                            e.citizen_visible,
+                            &e.data,
+                        ),
+                    )
+                }),
+                |s| workflow.phase(s),
+            );
+            assert_eq!(replayed, timing, "{status}: {events:#?}");
+            let mut current = "received";
+            for e in events.iter().filter(|e| e.kind == "status_changed") {
+                let (from, to) = (e.data["from"].as_str().unwrap(), e.data["to"].as_str().unwrap());
+                let key = e.data["transition"].as_str().unwrap();
+                let t = workflow.transitions.iter().find(|t| t.key == key).unwrap();
+                assert!(
+                    from == current && t.from.iter().any(|f| f == from) && t.to == to,
+                    "{key}: {from} → {to}"
+                );
+                assert!(
+                    !t.message_required || !e.data["body"].as_str().unwrap().is_empty(),
+                    "{key}"
+                );
+                current = to;
+            }
+            assert_eq!(current, status);
+            kinds.extend(events.iter().map(|e| e.kind.clone()));
+        }
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["acknowledged", "message", "note", "status_changed", "submitted"]
+        );
+    }
+
     #[test]
     fn generated_insee_codes_are_valid_and_unique() {
         let codes: std::collections::HashSet<String> = (0..40_000).map(super::insee).collect();

@@ -358,7 +358,7 @@ async fn requests_loaded_in_bulk_are_searchable() {
                 )
             })
             .collect();
-        s.bulk_insert_requests(&rows).await.unwrap();
+        s.bulk_insert_requests(&rows, &[]).await.unwrap();
         for (r, _) in &rows {
             let word = r.search_text.rsplit(' ').next().unwrap().to_owned();
             let f = InboxFilter { search: Some(word.clone()), ..all() };

@@ -8,5 +8,6 @@ mod conformance_dashboards;
 mod conformance_jobs;
 mod conformance_portal;
 mod conformance_tenants;
+mod generate;
 mod http;
 mod migrations;

@@ -1,5 +1,6 @@
 //! `guichet generate` on every backend: the synthetic requests carry their histories, on hash
-//! chains that `guichet audit verify` accepts.
+//! chains that `guichet audit verify` accepts, and their dashboard figures are what those
+//! histories say (`guichet stats verify`).
 
 use guichet::generate::{BENCH_AGENT, Scale, run};
 use guichet_domain::Email;
@@ -15,6 +16,14 @@ async fn generated_requests_carry_their_history_on_verified_chains() {
         let report = guichet::audit::verify(s).await.unwrap();
         assert!(report.broken.is_empty(), "{:?}: {:?}", db.backend, report.broken);
         assert!(report.events >= 2 * 600, "{:?}: {} events", db.backend, report.events);
+        // The dashboards' columns are what the events say (`guichet stats verify`).
+        let stats = guichet::stats::verify(s, false).await.unwrap();
+        assert_eq!(
+            (stats.checked, stats.without_events, stats.drifted.len(), stats.periods_drifted),
+            (600, 0, 0, 0),
+            "{:?}",
+            db.backend
+        );
         // The benchmark agent's requests, as the back-office lists them: each with its
         // submission first, its acknowledgement, and events in time order.
         let (agent, _) = s

@@ -1,6 +1,9 @@
 //! `guichet generate`: a synthetic territory at a chosen scale, up to the national one (35,000
-//! communes in 1,250 EPCIs, millions of requests), for benchmarks. Deterministic for a seed,
-//! loaded in large transactions so that a million requests take minutes, not hours.
+//! communes in 1,250 EPCIs, millions of requests), for benchmarks. Each request comes with its
+//! history, the events the portal and the back-office would have written (submission,
+//! acknowledgement, status changes, messages, notes), on its tenant's hash chain, and with the
+//! timing those events give. Deterministic for a seed (but for ids), loaded in large
+//! transactions so that a million requests take minutes, not hours.
 //!
 //! The first EPCI ("epci-0") and its communes get a larger share of the requests (a dense
 //! urban intercommunality) and its agent `bench@generated.test` (password `generated-bench-2026`,

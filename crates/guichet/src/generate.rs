@@ -127,9 +127,22 @@ fn contact(slug: &str, name: &str) -> anyhow::Result<TenantContact> {
 /// Builds and loads the territory, then the requests in batches; prints progress.
 pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow::Result<()> {
     let name = format!("generated-{}-{}", scale.tenants, scale.seed);
-    if store.has_import(&name).await? {
-        println!("territoire déjà généré ({name}) : rien à faire");
+    // The territory is one transaction and the requests many: a second marker, written after
+    // the last batch, tells a complete generation from one that stopped halfway (or one made
+    // with another number of requests, or before the requests had their histories), which a
+    // benchmark must not take for the territory it asked for.
+    let complete = format!("{name}-{}-requests", scale.requests);
+    if store.has_import(&complete).await? {
+        println!("territoire déjà généré ({name}, {} demandes) : rien à faire", scale.requests);
         return Ok(());
+    }
+    if store.has_import(&name).await? {
+        anyhow::bail!(
+            "le territoire {name} est déjà chargé dans cette base, mais pas ses {} demandes \
+             (génération interrompue, faite avec un autre nombre de demandes ou par une version \
+             antérieure) : recommencez sur une base vide",
+            scale.requests
+        );
     }
     let started = Instant::now();
     let mut rng = Rng(scale.seed.max(1));
@@ -348,6 +361,10 @@ pub async fn run(store: &dyn Store, scale: Scale, password_hash: &str) -> anyhow
             }
         }
     }
+    store
+        .import_territory(&TerritoryImport { name: complete, ..Default::default() })
+        .await
+        .context("cannot record the end of the generation")?;
     println!("terminé en {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -43,6 +43,12 @@ async fn generated_requests_carry_their_history_on_verified_chains() {
         // A second run over the same territory changes nothing.
         run(s, scale, "not-a-real-hash").await.unwrap();
         assert_eq!(guichet::audit::verify(s).await.unwrap().events, report.events);
+        // A territory whose requests are not the ones asked for (a generation stopped halfway
+        // looks the same) is refused, in French, rather than taken as done.
+        let other = Scale { requests: 700, ..scale };
+        let refused = run(s, other, "not-a-real-hash").await.unwrap_err().to_string();
+        assert!(refused.contains("recommencez sur une base vide"), "{refused}");
+        assert_eq!(guichet::audit::verify(s).await.unwrap().events, report.events);
         db.finish().await;
     }
 }
